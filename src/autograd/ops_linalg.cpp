@@ -1,0 +1,84 @@
+// matmul on BLAS (OpenBLAS cblas_sgemm / cblas_dgemm), batched over a leading axis.
+#include <cblas.h>
+
+#include "detail/ops_util.hpp"
+
+namespace tapeflow {
+using detail::Array;
+
+namespace {
+void gemm(bool ta, bool tb, std::size_t m, std::size_t n, std::size_t k, const float* a,
+          const float* b, float* c) {
+  cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans,
+              static_cast<int>(m), static_cast<int>(n), static_cast<int>(k), 1.f, a,
+              static_cast<int>(ta ? m : k), b, static_cast<int>(tb ? k : n), 0.f, c,
+              static_cast<int>(n));
+}
+void gemm(bool ta, bool tb, std::size_t m, std::size_t n, std::size_t k, const double* a,
+          const double* b, double* c) {
+  cblas_dgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans,
+              static_cast<int>(m), static_cast<int>(n), static_cast<int>(k), 1.0, a,
+              static_cast<int>(ta ? m : k), b, static_cast<int>(tb ? k : n), 0.0, c,
+              static_cast<int>(n));
+}
+}  // namespace
+
+// y = op(a)·op(b). Backward (TF's MatMul gradient), with g = dy:
+//   no flags: da = g·bᵀ, db = aᵀ·g;    transpose_a: da = b·gᵀ, db = a·g;
+//   transpose_b: da = g·b, db = gᵀ·a;  both: da = bᵀ·gᵀ, db = gᵀ·aᵀ.
+Tensor matmul(const Tensor& a, const Tensor& b, bool transpose_a, bool transpose_b) {
+  detail::require_same_dtype("matmul", a, b);
+  const Shape& as = a.shape();
+  const Shape& bs = b.shape();
+  if (as.size() != bs.size() || (as.size() != 2 && as.size() != 3) ||
+      (as.size() == 3 && as[0] != bs[0])) {
+    throw ShapeError(fmt::format(
+        "matmul: expected two rank-2 tensors or two rank-3 tensors with equal batch size, got a {} "
+        "and b {}",
+        shape_str(as), shape_str(bs)));
+  }
+  const std::size_t r = as.size();
+  const std::size_t batch = r == 3 ? as[0] : 1;
+  const std::size_t m = transpose_a ? as[r - 1] : as[r - 2];
+  const std::size_t ka = transpose_a ? as[r - 2] : as[r - 1];
+  const std::size_t kb = transpose_b ? bs[r - 1] : bs[r - 2];
+  const std::size_t n = transpose_b ? bs[r - 2] : bs[r - 1];
+  if (ka != kb) {
+    throw ShapeError(fmt::format("matmul: inner dimensions differ: a is {}{}, b is {}{}",
+                                 shape_str(as), transpose_a ? " (transposed)" : "", shape_str(bs),
+                                 transpose_b ? " (transposed)" : ""));
+  }
+  Shape out_shape = r == 3 ? Shape{batch, m, n} : Shape{m, n};
+  Tensor out = detail::dispatch_float("matmul", a.dtype(), [&](auto t) {
+    using T = decltype(t);
+    auto c = Array<T>::from_shape(detail::xshape(out_shape));
+    const T* pa = a.data<T>();
+    const T* pb = b.data<T>();
+    for (std::size_t i = 0; i < batch; ++i) {
+      if (ka == 0) {
+        std::fill(c.data() + i * m * n, c.data() + (i + 1) * m * n, T(0));
+      } else {
+        gemm(transpose_a, transpose_b, m, n, ka, pa + i * m * ka, pb + i * ka * n, c.data() + i * m * n);
+      }
+    }
+    return detail::make_tensor(std::move(c));
+  });
+  return detail::record(
+      "matmul", std::move(out), {a, b}, [transpose_a, transpose_b](const BackwardArgs& s) {
+        const Tensor& x = s.in[0];
+        const Tensor& y = s.in[1];
+        const Tensor& g = s.grad;
+        if (!transpose_a && !transpose_b) {
+          return std::vector<Gradient>{matmul(g, y, false, true), matmul(x, g, true, false)};
+        }
+        if (transpose_a && !transpose_b) {
+          return std::vector<Gradient>{matmul(y, g, false, true), matmul(x, g, false, false)};
+        }
+        if (!transpose_a && transpose_b) {
+          return std::vector<Gradient>{matmul(g, y, false, false), matmul(g, x, true, false)};
+        }
+        return std::vector<Gradient>{matmul(y, g, true, true), matmul(g, x, true, true)};
+      });
+}
+
+}  // namespace tapeflow

@@ -1,0 +1,39 @@
+// Small helpers for the tests: compare tensors with literal expectations.
+#pragma once
+#include <catch2/catch.hpp>
+#include <cmath>
+#include <vector>
+
+#include "tapeflow/tapeflow.hpp"
+
+namespace tf_test {
+
+/// Elementwise |a - b| <= tol (NaN only matches NaN).
+inline bool close(const std::vector<double>& a, const std::vector<double>& b, double tol = 1e-6) {
+  if (a.size() != b.size()) return false;
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    if (std::isnan(a[i]) || std::isnan(b[i])) {
+      if (!(std::isnan(a[i]) && std::isnan(b[i]))) return false;
+    } else if (std::isinf(a[i]) || std::isinf(b[i])) {
+      if (a[i] != b[i]) return false;
+    } else if (std::abs(a[i] - b[i]) > tol * std::max(1.0, std::abs(b[i]))) {
+      return false;
+    }
+  }
+  return true;
+}
+
+inline std::vector<double> vec(const tapeflow::Tensor& t) { return t.to_vector(); }
+
+/// Random float64 tensor of the given shape, values in [lo, hi).
+inline tapeflow::Tensor rand64(const tapeflow::Shape& shape, std::uint64_t seed, double lo = -1.0,
+                               double hi = 1.0) {
+  tapeflow::Rng rng(seed);
+  return tapeflow::random_uniform(shape, lo, hi, tapeflow::DType::float64, rng);
+}
+
+}  // namespace tf_test
+
+#define CHECK_CLOSE(actual, ...) CHECK(tf_test::close((actual), std::vector<double>(__VA_ARGS__)))
+#define CHECK_CLOSE_TOL(actual, tol, ...) \
+  CHECK(tf_test::close((actual), std::vector<double>(__VA_ARGS__), (tol)))
