@@ -63,11 +63,15 @@ Variable::Variable(Tensor initial_value, std::string name, bool trainable) {
   impl_->value = detail::own_copy(initial_value, trainable);
   auto& r = detail::registry();
   std::lock_guard lock(r.mutex);
-  if (name.empty()) name = "Variable";
-  // TF's rule for graph names: the first use keeps the name, later ones get _1, _2, ...
-  int& uses = r.name_uses[name];
-  impl_->name = uses == 0 ? name : fmt::format("{}_{}", name, uses);
-  ++uses;
+  if (name.empty()) {
+    // Unnamed variables get TF's graph-style names: "Variable", "Variable_1", ...
+    // A given name is kept as is, so that a program names its variables the
+    // same way in every run and checkpoints (keyed by name) find them again.
+    int& uses = r.name_uses["Variable"];
+    name = uses == 0 ? "Variable" : fmt::format("Variable_{}", uses);
+    ++uses;
+  }
+  impl_->name = std::move(name);
   if (trainable) r.trainable.push_back(impl_.get());
 }
 

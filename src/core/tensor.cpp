@@ -96,10 +96,9 @@ Tensor::Tensor(std::initializer_list<std::initializer_list<std::initializer_list
 Tensor::Tensor(const xt::xarray<float>& a) : Tensor(Array<float>(a)) {}
 Tensor::Tensor(const xt::xarray<double>& a) : Tensor(Array<double>(a)) {}
 Tensor::Tensor(const xt::xarray<std::int64_t>& a) : Tensor(Array<std::int64_t>(a)) {}
-Tensor::Tensor(xt::xarray<float>&& a) : impl_(std::make_shared<const detail::TensorImpl>(std::move(a))) {}
-Tensor::Tensor(xt::xarray<double>&& a) : impl_(std::make_shared<const detail::TensorImpl>(std::move(a))) {}
-Tensor::Tensor(xt::xarray<std::int64_t>&& a)
-    : impl_(std::make_shared<const detail::TensorImpl>(std::move(a))) {}
+Tensor::Tensor(xt::xarray<float>&& a) : Tensor(detail::make_tensor(std::move(a))) {}
+Tensor::Tensor(xt::xarray<double>&& a) : Tensor(detail::make_tensor(std::move(a))) {}
+Tensor::Tensor(xt::xarray<std::int64_t>&& a) : Tensor(detail::make_tensor(std::move(a))) {}
 
 namespace {
 template <class T>

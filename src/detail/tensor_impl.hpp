@@ -50,10 +50,22 @@ constexpr DType dtype_of() {
   else return DType::int64;
 }
 
-/// Wraps a freshly computed array in a new handle.
+/// Wraps a freshly computed array in a new handle. The impl is created
+/// non-const so that `unique_data` may legally write into it later.
 template <class T>
 Tensor make_tensor(Array<T>&& a) {
-  return Tensor(std::make_shared<const TensorImpl>(std::move(a)));
+  return Tensor(std::shared_ptr<const TensorImpl>(std::make_shared<TensorImpl>(std::move(a))));
+}
+
+/// Writable storage of `t` if this handle is its only owner (nobody else can
+/// observe a change, so tensors stay immutable to everyone), else nullptr.
+/// Lets a pipeline that owns its gradients, such as the clipping stage, scale
+/// them in place instead of allocating.
+template <class T>
+T* unique_data(Tensor& t) {
+  if (!t.defined() || t.impl().use_count() != 1 || t.dtype() != dtype_of<T>()) return nullptr;
+  auto& impl = const_cast<TensorImpl&>(*t.impl());
+  return std::get<Array<T>>(impl.data).data();
 }
 template <class E>
 auto make_tensor_from_expr(E&& e) {

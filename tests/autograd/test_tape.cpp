@@ -167,14 +167,17 @@ TEST_CASE("variables: names, assignment checks and the trainable collection", "[
   const auto before = trainable_variables().size();
   {
     Variable a(Tensor{1}, "layer");
-    Variable b(Tensor{1}, "layer");
+    Variable b(Tensor{1});
     Variable c(Tensor{1}, "frozen_thing", false);
+    Variable d(Tensor{1});
     CHECK(a.name() == "layer");
-    CHECK(b.name().rfind("layer_", 0) == 0);
+    CHECK(b.name().rfind("Variable", 0) == 0);
+    CHECK(b.name() != d.name());
     auto all = trainable_variables();
-    CHECK(all.size() == before + 2);
+    CHECK(all.size() == before + 3);
     CHECK(all[before] == a);
     CHECK(all[before + 1] == b);
+    CHECK(all[before + 2] == d);
     CHECK_THROWS_WITH(a.assign(Tensor{1, 2}), Catch::Contains("shape") && Catch::Contains("layer"));
     CHECK_THROWS_AS(a.assign(Tensor({1}, DType::float64)), DTypeError);
     a.assign(Tensor{5});

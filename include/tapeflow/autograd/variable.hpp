@@ -19,7 +19,9 @@ struct VariableImpl;
 /// until their last handle is destroyed; tapes watch them automatically.
 class Variable {
  public:
-  /// @param name  unique-ified: "w", then "w_1", "w_2", ... if taken. Default "Variable".
+  /// @param name  kept as given (checkpoints find variables by name, so give
+  ///              each a distinct one); unnamed variables become "Variable",
+  ///              "Variable_1", ...
   /// @throws DTypeError for an integer initial value of a trainable variable.
   explicit Variable(Tensor initial_value, std::string name = "", bool trainable = true);
 

@@ -1,0 +1,68 @@
+// Checkpoint save/restore on top of the .npz format.
+#include "tapeflow/optim/checkpoint.hpp"
+
+#include <set>
+
+#include <fmt/format.h>
+
+#include "tapeflow/core/error.hpp"
+#include "tapeflow/core/npz.hpp"
+
+namespace tapeflow {
+
+void save_checkpoint(const std::string& path, const std::vector<Variable>& variables,
+                     const Optimizer* optimizer, const std::map<std::string, Tensor>& extra) {
+  std::map<std::string, Tensor> all;
+  for (const auto& v : variables) {
+    if (!all.emplace("vars/" + v.name(), v.value()).second) {
+      throw InvalidArgumentError(
+          fmt::format("save_checkpoint: two variables are named '{}'; names must be unique", v.name()));
+    }
+  }
+  if (optimizer) {
+    for (const auto& [k, t] : optimizer->state()) all.emplace("optimizer/" + k, t);
+  }
+  for (const auto& [k, t] : extra) all.emplace("extra/" + k, t);
+  save_npz(path, all);
+}
+
+std::map<std::string, Tensor> restore_checkpoint(const std::string& path,
+                                                 const std::vector<Variable>& variables,
+                                                 Optimizer* optimizer) {
+  const auto all = load_npz(path);
+  // 1. Every variable must be present with its shape and dtype.
+  std::vector<const Tensor*> values;
+  for (const auto& v : variables) {
+    auto it = all.find("vars/" + v.name());
+    if (it == all.end()) {
+      throw DataError(fmt::format("restore_checkpoint: '{}' has no variable '{}'", path, v.name()));
+    }
+    if (it->second.shape() != v.shape() || it->second.dtype() != v.dtype()) {
+      throw DataError(fmt::format(
+          "restore_checkpoint: variable '{}' is {} {} in '{}' but {} {} in the program", v.name(),
+          dtype_name(it->second.dtype()), shape_str(it->second.shape()), path,
+          dtype_name(v.dtype()), shape_str(v.shape())));
+    }
+    values.push_back(&it->second);
+  }
+  // 2. The optimizer validates its part before writing any of it.
+  if (optimizer) {
+    std::map<std::string, Tensor> state;
+    for (const auto& [k, t] : all) {
+      if (k.rfind("optimizer/", 0) == 0) state.emplace(k.substr(10), t);
+    }
+    optimizer->load_state(state, variables);
+  }
+  // 3. Variables last: nothing left can fail.
+  for (std::size_t i = 0; i < variables.size(); ++i) {
+    Variable v = variables[i];
+    v.assign(*values[i]);
+  }
+  std::map<std::string, Tensor> extra;
+  for (const auto& [k, t] : all) {
+    if (k.rfind("extra/", 0) == 0) extra.emplace(k.substr(6), t);
+  }
+  return extra;
+}
+
+}  // namespace tapeflow
