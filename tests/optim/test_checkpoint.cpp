@@ -10,8 +10,9 @@ using namespace tapeflow;
 namespace fs = std::filesystem;
 
 namespace {
-fs::path scratch(const std::string& name) {
-  fs::path dir = fs::temp_directory_path() / "tapeflow-tests";
+// One directory per test case: ctest runs the cases in parallel processes.
+fs::path scratch(const std::string& test, const std::string& name) {
+  fs::path dir = fs::temp_directory_path() / "tapeflow-tests" / test;
   fs::create_directories(dir);
   return dir / name;
 }
@@ -52,7 +53,7 @@ TEST_CASE("k steps + save + restore + N-k steps equal N steps, bit for bit", "[o
         straight_w = m.w.value().to_vector();
         straight_t = m.table.value().to_vector();
       }
-      const auto path = scratch(kind + ".npz").string();
+      const auto path = scratch("resume", kind + ".npz").string();
       {
         Model m("b");
         auto opt = make(kind);
@@ -74,7 +75,7 @@ TEST_CASE("k steps + save + restore + N-k steps equal N steps, bit for bit", "[o
 }
 
 TEST_CASE("bad checkpoints raise DataError and change nothing", "[optim][checkpoint]") {
-  const auto path = scratch("good.npz").string();
+  const auto path = scratch("bad", "good.npz").string();
   Variable w(Tensor({1, 2, 3}, DType::float64), "cw");
   Adam opt(AdamOptions{0.1});
   opt.apply_gradients({{Tensor({1, 1, 1}, DType::float64), w}});
@@ -101,14 +102,14 @@ TEST_CASE("bad checkpoints raise DataError and change nothing", "[optim][checkpo
     CHECK(extra.at("rng").item() == 42);
   }
   SECTION("truncated") {
-    const auto bad = scratch("truncated.npz").string();
+    const auto bad = scratch("bad", "truncated.npz").string();
     write(bad, bytes.substr(0, bytes.size() / 2));
     CHECK_THROWS_AS(restore_checkpoint(bad, {target}, &fresh), DataError);
     CHECK_THROWS_WITH(restore_checkpoint(bad, {target}, &fresh), Catch::Contains("truncated.npz"));
     untouched();
   }
   SECTION("one altered byte in the data") {
-    const auto bad = scratch("altered.npz").string();
+    const auto bad = scratch("bad", "altered.npz").string();
     std::string b = bytes;
     b[b.size() / 3] ^= 0x01;
     write(bad, b);
@@ -126,17 +127,17 @@ TEST_CASE("bad checkpoints raise DataError and change nothing", "[optim][checkpo
     untouched();
   }
   SECTION("a missing file") {
-    CHECK_THROWS_AS(restore_checkpoint(scratch("nope.npz").string(), {target}, &fresh), DataError);
+    CHECK_THROWS_AS(restore_checkpoint(scratch("bad", "nope.npz").string(), {target}, &fresh), DataError);
   }
   SECTION("the write is atomic: no temporary file is left behind") {
-    for (const auto& entry : fs::directory_iterator(scratch("").parent_path())) {
+    for (const auto& entry : fs::directory_iterator(scratch("bad", "").parent_path())) {
       CHECK(entry.path().string().find(".tmp.") == std::string::npos);
     }
   }
 }
 
 TEST_CASE("npz files hold every dtype and shape exactly", "[core][npz]") {
-  const auto path = scratch("roundtrip.npz").string();
+  const auto path = scratch("npz", "roundtrip.npz").string();
   std::map<std::string, Tensor> in{{"f32", Tensor{{1.5f, -2.f, 3.f}, {4.f, 5.f, 6.f}}},
                                    {"f64", Tensor({0.1, 1e300}, DType::float64)},
                                    {"i64", Tensor(std::int64_t{-7})},
