@@ -1,27 +1,10 @@
 // matmul on BLAS (OpenBLAS cblas_sgemm / cblas_dgemm), batched over a leading axis.
-#include <cblas.h>
-
+#include "detail/blas.hpp"
 #include "detail/ops_util.hpp"
 
 namespace tapeflow {
 using detail::Array;
 
-namespace {
-void gemm(bool ta, bool tb, std::size_t m, std::size_t n, std::size_t k, const float* a,
-          const float* b, float* c) {
-  cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans,
-              static_cast<int>(m), static_cast<int>(n), static_cast<int>(k), 1.f, a,
-              static_cast<int>(ta ? m : k), b, static_cast<int>(tb ? k : n), 0.f, c,
-              static_cast<int>(n));
-}
-void gemm(bool ta, bool tb, std::size_t m, std::size_t n, std::size_t k, const double* a,
-          const double* b, double* c) {
-  cblas_dgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans,
-              static_cast<int>(m), static_cast<int>(n), static_cast<int>(k), 1.0, a,
-              static_cast<int>(ta ? m : k), b, static_cast<int>(tb ? k : n), 0.0, c,
-              static_cast<int>(n));
-}
-}  // namespace
 
 // y = op(a)·op(b). Backward (TF's MatMul gradient), with g = dy:
 //   no flags: da = g·bᵀ, db = aᵀ·g;    transpose_a: da = b·gᵀ, db = a·g;
@@ -58,7 +41,7 @@ Tensor matmul(const Tensor& a, const Tensor& b, bool transpose_a, bool transpose
       if (ka == 0) {
         std::fill(c.data() + i * m * n, c.data() + (i + 1) * m * n, T(0));
       } else {
-        gemm(transpose_a, transpose_b, m, n, ka, pa + i * m * ka, pb + i * ka * n, c.data() + i * m * n);
+        detail::gemm(transpose_a, transpose_b, m, n, ka, pa + i * m * ka, pb + i * ka * n, c.data() + i * m * n);
       }
     }
     return detail::make_tensor(std::move(c));

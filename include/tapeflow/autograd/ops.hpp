@@ -79,6 +79,26 @@ Tensor softmax_cross_entropy_with_logits(const Tensor& labels, const Tensor& log
 /// @throws InvalidArgumentError ("out of range") for any other label.
 Tensor sparse_softmax_cross_entropy_with_logits(const Tensor& labels, const Tensor& logits);
 
+// Convolution and pooling, on NHWC inputs.
+/// TF's padding: `same` gives ceil(in / stride) outputs, padding split with
+/// the odd element after; `valid` gives ceil((in - k + 1) / stride), no padding.
+enum class Padding { same, valid };
+/// 2-D convolution (cross-correlation, as TF): input [N, H, W, C], filters
+/// [KH, KW, C, O] (HWIO), strides {sh, sw}; output [N, OH, OW, O]. im2col + BLAS.
+Tensor conv2d(const Tensor& input, const Tensor& filters, const std::vector<int>& strides = {1, 1},
+              Padding padding = Padding::valid);
+/// Max over each window (padding never wins); the gradient goes to the first maximum.
+Tensor max_pool2d(const Tensor& input, const std::vector<int>& ksize, const std::vector<int>& strides,
+                  Padding padding = Padding::valid);
+/// Mean over each window's real (unpadded) elements, as TF.
+Tensor avg_pool2d(const Tensor& input, const std::vector<int>& ksize, const std::vector<int>& strides,
+                  Padding padding = Padding::valid);
+/// Keeps each element with probability 1 - rate and scales it by 1 / (1 - rate)
+/// (tf.nn.dropout); the mask comes from `rng`. rate 0 returns x.
+Tensor dropout(const Tensor& x, double rate, Rng& rng);
+/// [N, d1, d2, ...] -> [N, d1 * d2 * ...].
+Tensor flatten(const Tensor& x);
+
 // Operators.
 Tensor operator+(const Tensor& x, const Tensor& y);
 Tensor operator-(const Tensor& x, const Tensor& y);

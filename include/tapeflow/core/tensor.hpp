@@ -137,6 +137,9 @@ Tensor random_uniform(const Shape& shape, double minval = 0.0, double maxval = 1
 Tensor truncated_normal(const Shape& shape, double mean = 0.0, double stddev = 1.0,
                         DType dtype = DType::float32, Rng& rng = default_rng());
 
+/// Threads for tapeflow's kernels, GEMMs included (0 leaves the default: all cores).
+void set_num_threads(int threads);
+
 }  // namespace tapeflow
 
 /// `fmt::format("{}", t)` prints like NumPy: values, shape and dtype.

@@ -1,0 +1,65 @@
+// Data: the IDX file format of MNIST and Fashion-MNIST, and batching.
+#pragma once
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "tapeflow/core/tensor.hpp"
+
+namespace tapeflow {
+
+/// The contents of an IDX file of unsigned bytes (type code 0x08).
+struct IdxFile {
+  Shape dims;
+  std::vector<std::uint8_t> data;
+};
+
+/// Reads an IDX file, gzip-compressed or raw (zlib reads both). Checks the
+/// magic number, the type code (unsigned byte), the rank and that the sizes
+/// fit the bytes actually present before building the result.
+/// @throws DataError naming the file and the problem.
+IdxFile read_idx(const std::string& path);
+
+/// Writes an IDX file of unsigned bytes (gzip when `path` ends in .gz).
+void write_idx(const std::string& path, const Shape& dims, const std::vector<std::uint8_t>& data);
+
+/// Images [N, H, W, 1] as float32 in [0, 1] (pixel / 255) and labels [N] as int64.
+struct Dataset {
+  Tensor images;
+  Tensor labels;
+  std::size_t size() const { return labels.defined() ? labels.size() : 0; }
+};
+
+/// Loads `split` ("train" or "t10k") from `dir`, accepting the common
+/// spellings (train-images-idx3-ubyte, train-images.idx3-ubyte, with or
+/// without .gz). `limit` > 0 keeps only the first `limit` examples.
+/// @throws DataError listing the paths tried and how to get the data, or for
+/// images and labels of different counts.
+Dataset load_idx_dataset(const std::string& dir, const std::string& split, std::size_t limit = 0);
+
+/// Mini-batches over a dataset: a fresh seeded shuffle each epoch (the order
+/// of epoch e depends only on (seed, e), so a resumed run sees the same
+/// batches), and a last partial batch unless `drop_last`.
+class Batches {
+ public:
+  Batches(const Dataset& data, std::size_t batch_size, std::uint64_t seed, bool shuffle = true,
+          bool drop_last = false);
+  /// Batches per epoch.
+  std::size_t size() const;
+  /// Starts epoch `epoch` (its own permutation).
+  void start_epoch(std::size_t epoch);
+  /// Batch `i` of the current epoch: images [B, H, W, C] and labels [B].
+  Dataset batch(std::size_t i) const;
+
+ private:
+  const Dataset& data_;
+  std::size_t batch_size_;
+  std::uint64_t seed_;
+  bool shuffle_, drop_last_;
+  std::vector<std::size_t> order_;
+};
+
+/// (x - mean) / stddev, elementwise (e.g. with the training set's pixel mean and deviation).
+Tensor standardize(const Tensor& images, double mean, double stddev);
+
+}  // namespace tapeflow
