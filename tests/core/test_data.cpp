@@ -131,3 +131,8 @@ TEST_CASE("Batches: seeded shuffles per epoch and a last partial batch", "[core]
   CHECK(plain.size() == 2);
   CHECK(order(plain, 5) == std::vector<double>{0, 1, 2, 3, 4, 5, 6, 7});
 }
+
+TEST_CASE("standardize subtracts the mean and divides by the deviation", "[core][data]") {
+  const Tensor x{0.f, 0.5f, 1.f};
+  CHECK(tf_test::close(standardize(x, 0.5, 0.25).to_vector(), {-2, 0, 2}));
+}
