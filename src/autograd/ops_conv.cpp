@@ -50,23 +50,22 @@ Geometry geometry(const char* op, const Tensor& x, std::size_t kh, std::size_t k
   return g;
 }
 
-// Calls f(row, col_base, input_offset_or_-1) for every (output pixel, kernel tap):
-// row indexes the im2col matrix [N*OH*OW, KH*KW*C], the tap's C columns start at col_base.
+// The one walk over windows that im2col, col2im and pooling share: for output
+// pixel `row` (n, oy, ox flattened; also the row of the im2col matrix
+// [N*OH*OW, KH*KW*C]), calls f(tap, input_offset) for every kernel tap, where
+// tap = ky*KW + kx and input_offset is the tap's first channel in the NHWC
+// input, or -1 where the tap falls in the padding.
 template <class F>
-void for_each_tap(const Geometry& g, F&& f) {
-#pragma omp parallel for schedule(static) if (g.n * g.oh * g.ow > 4096)
-  for (std::size_t row = 0; row < g.n * g.oh * g.ow; ++row) {
-    const std::size_t n = row / (g.oh * g.ow);
-    const std::size_t oy = (row / g.ow) % g.oh;
-    const std::size_t ox = row % g.ow;
-    for (std::size_t ky = 0; ky < g.kh; ++ky) {
-      const long iy = static_cast<long>(oy * g.sh + ky) - g.pad_top;
-      for (std::size_t kx = 0; kx < g.kw; ++kx) {
-        const long ix = static_cast<long>(ox * g.sw + kx) - g.pad_left;
-        const bool inside = iy >= 0 && iy < static_cast<long>(g.h) && ix >= 0 && ix < static_cast<long>(g.w);
-        const long offset = inside ? static_cast<long>(((n * g.h + iy) * g.w + ix) * g.c) : -1;
-        f(row, (ky * g.kw + kx) * g.c, offset);
-      }
+void for_each_tap(const Geometry& g, std::size_t row, F&& f) {
+  const std::size_t n = row / (g.oh * g.ow);
+  const std::size_t oy = (row / g.ow) % g.oh;
+  const std::size_t ox = row % g.ow;
+  for (std::size_t ky = 0; ky < g.kh; ++ky) {
+    const long iy = static_cast<long>(oy * g.sh + ky) - g.pad_top;
+    for (std::size_t kx = 0; kx < g.kw; ++kx) {
+      const long ix = static_cast<long>(ox * g.sw + kx) - g.pad_left;
+      const bool inside = iy >= 0 && iy < static_cast<long>(g.h) && ix >= 0 && ix < static_cast<long>(g.w);
+      f(ky * g.kw + kx, inside ? static_cast<long>(((n * g.h + iy) * g.w + ix) * g.c) : -1L);
     }
   }
 }
@@ -85,14 +84,17 @@ template <class T>
 T* im2col(const Geometry& g, const T* x) {
   const std::size_t k = g.kh * g.kw * g.c;
   T* cols = scratch<T>(0, g.n * g.oh * g.ow * k);
-  for_each_tap(g, [&](std::size_t row, std::size_t col, long off) {
-    T* dst = cols + row * k + col;
-    if (off < 0) {
-      std::fill(dst, dst + g.c, T(0));
-    } else {
-      std::copy(x + off, x + off + g.c, dst);
-    }
-  });
+#pragma omp parallel for schedule(static) if (g.n * g.oh * g.ow > 4096)
+  for (std::size_t row = 0; row < g.n * g.oh * g.ow; ++row) {
+    for_each_tap(g, row, [&](std::size_t tap, long off) {
+      T* dst = cols + row * k + tap * g.c;
+      if (off < 0) {
+        std::fill(dst, dst + g.c, T(0));
+      } else {
+        std::copy(x + off, x + off + g.c, dst);
+      }
+    });
+  }
   return cols;
 }
 }  // namespace
@@ -136,18 +138,12 @@ Tensor conv2d(const Tensor& input, const Tensor& filters, const std::vector<int>
 #pragma omp parallel for schedule(static) if (g.n > 1 && rows * k > (1u << 16))
       for (std::size_t n = 0; n < g.n; ++n) {
         for (std::size_t row = n * per_image; row < (n + 1) * per_image; ++row) {
-          const std::size_t oy = (row / g.ow) % g.oh, ox = row % g.ow;
-          for (std::size_t ky = 0; ky < g.kh; ++ky) {
-            const long iy = static_cast<long>(oy * g.sh + ky) - g.pad_top;
-            if (iy < 0 || iy >= static_cast<long>(g.h)) continue;
-            for (std::size_t kx = 0; kx < g.kw; ++kx) {
-              const long ix = static_cast<long>(ox * g.sw + kx) - g.pad_left;
-              if (ix < 0 || ix >= static_cast<long>(g.w)) continue;
-              T* dst = dx.data() + ((n * g.h + iy) * g.w + ix) * g.c;
-              const T* src = dcols + row * k + (ky * g.kw + kx) * g.c;
-              for (std::size_t c = 0; c < g.c; ++c) dst[c] += src[c];
-            }
-          }
+          for_each_tap(g, row, [&](std::size_t tap, long off) {
+            if (off < 0) return;
+            T* dst = dx.data() + off;
+            const T* src = dcols + row * k + tap * g.c;
+            for (std::size_t c = 0; c < g.c; ++c) dst[c] += src[c];
+          });
         }
       }
       return std::vector<Gradient>{detail::make_tensor(std::move(dx)), detail::make_tensor(std::move(dw))};
@@ -156,27 +152,17 @@ Tensor conv2d(const Tensor& input, const Tensor& filters, const std::vector<int>
 }
 
 namespace {
-// Visits each output element's window: f(out_index, in_base, list of valid input offsets).
+// Visits each output element's window: f(out_index, offsets of its real (unpadded) input pixels).
 template <class F>
 void for_each_window(const Geometry& g, F&& f) {
   std::vector<std::size_t> offs;
   offs.reserve(g.kh * g.kw);
-  for (std::size_t n = 0; n < g.n; ++n) {
-    for (std::size_t oy = 0; oy < g.oh; ++oy) {
-      for (std::size_t ox = 0; ox < g.ow; ++ox) {
-        offs.clear();
-        for (std::size_t ky = 0; ky < g.kh; ++ky) {
-          const long iy = static_cast<long>(oy * g.sh + ky) - g.pad_top;
-          if (iy < 0 || iy >= static_cast<long>(g.h)) continue;
-          for (std::size_t kx = 0; kx < g.kw; ++kx) {
-            const long ix = static_cast<long>(ox * g.sw + kx) - g.pad_left;
-            if (ix < 0 || ix >= static_cast<long>(g.w)) continue;
-            offs.push_back(((n * g.h + iy) * g.w + ix) * g.c);
-          }
-        }
-        f(((n * g.oh + oy) * g.ow + ox) * g.c, offs);
-      }
-    }
+  for (std::size_t row = 0; row < g.n * g.oh * g.ow; ++row) {
+    offs.clear();
+    for_each_tap(g, row, [&](std::size_t, long off) {
+      if (off >= 0) offs.push_back(static_cast<std::size_t>(off));
+    });
+    f(row * g.c, offs);
   }
 }
 
