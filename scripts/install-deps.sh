@@ -15,7 +15,7 @@ wanted=()
 for group in "${@:-build}"; do
   case "$group" in
     build) wanted+=("${build[@]}") ;;
-    test)  wanted+=("${build[@]}" "${data[@]}") ;;
+    test)  wanted+=("${build[@]}" "${data[@]}" "${mpi[@]}") ;;
     mnist) wanted+=("${build[@]}" "${data[@]}" "${plot[@]}") ;;
     bench) wanted+=("${build[@]}" "${bench[@]}") ;;
     mpi)   wanted+=("${build[@]}" "${mpi[@]}") ;;
