@@ -87,12 +87,11 @@ T* im2col(const Geometry& g, const T* x) {
 #pragma omp parallel for schedule(static) if (g.n * g.oh * g.ow > 4096)
   for (std::size_t row = 0; row < g.n * g.oh * g.ow; ++row) {
     for_each_tap(g, row, [&](std::size_t tap, long off) {
+      // Plain loops, not std::copy: runs are only C floats long (1 for the
+      // first layer), where a memmove call per tap cost more than the copy.
       T* dst = cols + row * k + tap * g.c;
-      if (off < 0) {
-        std::fill(dst, dst + g.c, T(0));
-      } else {
-        std::copy(x + off, x + off + g.c, dst);
-      }
+      const T* src = x + off;
+      for (std::size_t c = 0; c < g.c; ++c) dst[c] = off < 0 ? T(0) : src[c];
     });
   }
   return cols;
