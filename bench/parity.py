@@ -1,9 +1,9 @@
 #!/usr/bin/env python3
 """The mnist example's models and training loop in PyTorch (Debian python3-torch).
 
-Same data files, split, model, initialisation scheme (Glorot-uniform weights,
-zero biases, SAME padding), batch size, optimizer, per-epoch learning-rate
-decay and global-norm clipping as examples/mnist/main.cpp, so the accuracies
+Same data files, split, input standardisation, model, initialisation scheme
+(Glorot-uniform weights, zero biases, SAME padding), batch size, optimizer,
+per-epoch learning-rate decay and global-norm clipping as examples/mnist/main.cpp, so the accuracies
 can be compared. One difference is inherent: PyTorch's Adam adds epsilon after
 the bias correction (TF adds it before), which matters little at eps = 1e-8.
 
@@ -78,6 +78,8 @@ def main():
     root = os.path.join(args.data_root, args.dataset)
     xtr, ytr = load(root, "train")
     xte, yte = load(root, "t10k")
+    mean, std = xtr.mean(), xtr.std()  # standardised like the example's default --normalize
+    xtr, xte = (xtr - mean) / std, (xte - mean) / std
     net = build(args.dataset, args.model)
     opt = torch.optim.Adam(net.parameters(), lr=1e-3, eps=1e-8)
     sched = torch.optim.lr_scheduler.ExponentialLR(opt, gamma=0.85)

@@ -24,7 +24,7 @@ struct Config {
   std::uint64_t seed = 42;
   int threads = 0;
   std::string checkpoint_dir, metrics;
-  bool resume = false, quiet = false;
+  bool resume = false, quiet = false, normalize = true;
 };
 
 // "global_norm=5", "value=-1,1", "norm=1", "average_norm=0.1" -> a transform.
@@ -161,14 +161,22 @@ int main(int argc, char** argv) {
   app.add_option("--train-limit", c.train_limit, "use only the first N training examples (0: all)");
   app.add_option("--test-limit", c.test_limit, "use only the first N test examples (0: all)");
   app.add_flag("--quiet", c.quiet, "print only the final result");
+  app.add_flag("--normalize,!--no-normalize", c.normalize,
+               "standardise pixels with the training set's mean and deviation (default on)");
   CLI11_PARSE(app, argc, argv);
 
   try {
     set_num_threads(c.threads);
     if (c.data_dir.empty()) c.data_dir = "data/" + c.dataset;
     if (c.resume && c.checkpoint_dir.empty()) throw InvalidArgumentError("--resume needs --checkpoint-dir");
-    const Dataset train = load_idx_dataset(c.data_dir, "train", c.train_limit);
-    const Dataset test = load_idx_dataset(c.data_dir, "t10k", c.test_limit);
+    Dataset train = load_idx_dataset(c.data_dir, "train", c.train_limit);
+    Dataset test = load_idx_dataset(c.data_dir, "t10k", c.test_limit);
+    if (c.normalize) {  // standardise with the training set's pixel mean and deviation
+      const double mean = reduce_mean(train.images).item();
+      const double stddev = std::sqrt(reduce_mean(square(train.images - mean)).item());
+      train.images = standardize(train.images, mean, stddev);
+      test.images = standardize(test.images, mean, stddev);
+    }
     Shape example(train.images.shape().begin() + 1, train.images.shape().end());
 
     nn::Sequential model(c.seed);
