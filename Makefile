@@ -40,7 +40,7 @@ mnist:
 	scripts/fetch-data.sh all
 	cmake -S . -B $(BUILD) $(CMAKE_FLAGS)
 	cmake --build $(BUILD) -j $(JOBS) --target mnist
-	$(BUILD)/examples/mnist/mnist --metrics $(BUILD)/mnist-metrics.csv --checkpoint-dir $(BUILD)/mnist-ckpt $(ARGS)
+	$(BUILD)/examples/mnist --metrics $(BUILD)/mnist-metrics.csv --checkpoint-dir $(BUILD)/mnist-ckpt $(ARGS)
 	$(PYTHON) scripts/plot_metrics.py $(BUILD)/mnist-metrics.csv $(BUILD)/mnist-metrics.png
 
 plot:
