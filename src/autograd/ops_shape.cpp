@@ -1,5 +1,5 @@
 // Shape ops: transpose, reshape, concat, slice, gather.
-#include <cstring>
+#include <algorithm>
 #include <numeric>
 
 #include "detail/ops_util.hpp"
@@ -121,7 +121,7 @@ Tensor concat(const std::vector<Tensor>& xs, int axis) {
       const std::size_t chunk = x.shape()[ax] * inner;
       const T* src = x.data<T>();
       for (std::size_t o = 0; o < outer; ++o) {
-        std::memcpy(a.data() + o * out_row + offset, src + o * chunk, chunk * sizeof(T));
+        std::copy_n(src + o * chunk, chunk, a.data() + o * out_row + offset);
       }
       offset += chunk;
     }
@@ -199,7 +199,7 @@ Tensor gather(const Tensor& params, const Tensor& indices) {
     auto a = Array<T>::from_shape(detail::xshape(out_shape));
     const T* src = params.data<T>();
     for (std::size_t k = 0; k < indices.size(); ++k) {
-      std::memcpy(a.data() + k * row, src + idx[k] * row, row * sizeof(T));
+      std::copy_n(src + idx[k] * row, row, a.data() + k * row);
     }
     return detail::make_tensor(std::move(a));
   });

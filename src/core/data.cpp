@@ -145,7 +145,7 @@ Dataset Batches::batch(std::size_t i) const {
   const float* src = data_.images.data<float>();
   const auto* lab = data_.labels.data<std::int64_t>();
   for (std::size_t k = begin; k < end; ++k) {
-    std::memcpy(x.data() + (k - begin) * row, src + order_[k] * row, row * sizeof(float));
+    std::copy_n(src + order_[k] * row, row, x.data() + (k - begin) * row);
     y.data()[k - begin] = lab[order_[k]];
   }
   return {detail::make_tensor(std::move(x)), detail::make_tensor(std::move(y))};

@@ -105,7 +105,9 @@ Tensor parse_npy(const std::string& path, const std::string& name, const std::st
   return detail::dispatch_any(dtype, [&](auto tag) {
     using T = decltype(tag);
     auto a = detail::Array<T>::from_shape(detail::xshape(shape));
-    std::memcpy(a.data(), b.data() + data, shape_size(shape) * sizeof(T));
+    // Byte copy: the data need not be aligned for T. (Not memcpy: an empty
+    // tensor has a null data pointer, which memcpy may not be given.)
+    std::copy_n(b.data() + data, shape_size(shape) * sizeof(T), reinterpret_cast<char*>(a.data()));
     return detail::make_tensor(std::move(a));
   });
 }
