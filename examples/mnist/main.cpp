@@ -227,14 +227,15 @@ int main(int argc, char** argv) {
         const Dataset b = batches.batch(i);
         const auto step = static_cast<std::uint64_t>(global_step.value().item());
         model.rng().seed(c.seed * 0x9e3779b97f4a7c15ULL + step);  // dropout masks depend on the step only
-        Tensor logits;
+        Tensor logits, loss_value;
         auto loss_fn = [&] {
           logits = model(b.images, true);
-          return reduce_mean(sparse_softmax_cross_entropy_with_logits(b.labels, logits));
+          loss_value = reduce_mean(sparse_softmax_cross_entropy_with_logits(b.labels, logits));
+          return loss_value;
         };
         const double lr = opt->learning_rate(static_cast<std::int64_t>(step));
         GradsAndVars gv = opt->compute_gradients(loss_fn, vars);
-        const double loss = reduce_mean(sparse_softmax_cross_entropy_with_logits(b.labels, logits)).item();
+        const double loss = loss_value.item();
         opt->apply_gradients(std::move(gv), &global_step);
         const auto& report = opt->clip_report();
         const double gnorm = report.global_norm ? *report.global_norm : std::nan("");

@@ -461,10 +461,11 @@ GradientTransform by_global_norm(double clip_norm) {
     std::vector<Gradient> grads;
     grads.reserve(gv.size());
     for (auto& [g, v] : gv) grads.push_back(std::move(g));  // move: the list owns its gradients
-    const double norm = global_norm_value(present(grads));
+    const auto values = present(grads);
+    const double norm = global_norm_value(values);
     report.global_norm = norm;
     const double scale = global_scale(norm, clip_norm);
-    if (scale != 1.0) report.tensors_changed += static_cast<std::int64_t>(present(grads).size());
+    if (scale != 1.0) report.tensors_changed += static_cast<std::int64_t>(values.size());
     grads = scale_list(std::move(grads), scale, nullptr);
     for (std::size_t i = 0; i < gv.size(); ++i) gv[i].first = std::move(grads[i]);
     return gv;

@@ -52,7 +52,7 @@ class Batches {
   Dataset batch(std::size_t i) const;
 
  private:
-  const Dataset& data_;
+  Dataset data_;  // a copy of two handles: cheap, and safe with a temporary
   std::size_t batch_size_;
   std::uint64_t seed_;
   bool shuffle_, drop_last_;
