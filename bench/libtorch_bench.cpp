@@ -12,9 +12,15 @@ static void BM_TorchTapeChain(benchmark::State& state) {
     auto h = x;
     for (int i = 0; i < kOps; ++i) {
       switch (i % 3) {
-        case 0: h = h * w; break;
-        case 1: h = h + b; break;
-        default: h = torch::tanh(h); break;
+        case 0:
+          h = h * w;
+          break;
+        case 1:
+          h = h + b;
+          break;
+        default:
+          h = torch::tanh(h);
+          break;
       }
     }
     auto grads = torch::autograd::grad({h.sum()}, {w, b});

@@ -3,9 +3,8 @@
 #include <benchmark/benchmark.h>
 
 #include <cstring>
-#include <vector>
-
 #include <tapeflow/tapeflow.hpp>
+#include <vector>
 
 using namespace tapeflow;
 
@@ -22,9 +21,15 @@ static void BM_TapeChain(benchmark::State& state) {
     Tensor h = x;
     for (int i = 0; i < kOps; ++i) {
       switch (i % 3) {
-        case 0: h = h * w; break;
-        case 1: h = h + b; break;
-        default: h = tanh(h); break;
+        case 0:
+          h = h * w;
+          break;
+        case 1:
+          h = h + b;
+          break;
+        default:
+          h = tanh(h);
+          break;
       }
     }
     auto g = tape.gradient(reduce_sum(h), std::vector<Variable>{w, b});

@@ -20,7 +20,7 @@ int main() {
       fmt::print("step {:3}: loss {:.5f}\n", step, loss);
     }
   }
-  fmt::print("w = {:.3f}, b = {:.3f} (true: 2, -1) after {} steps\n", w.value().item(), b.value().item(),
-             global_step.value().item());
+  fmt::print("w = {:.3f}, b = {:.3f} (true: 2, -1) after {} steps\n", w.value().item(),
+             b.value().item(), global_step.value().item());
   return 0;
 }

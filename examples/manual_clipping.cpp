@@ -23,7 +23,8 @@ int main() {
     auto [clipped, norm] = clip::clip_by_global_norm(grads, clip_norm);
     for (std::size_t i = 0; i < clipped.size(); ++i) grads_and_vars[i].first = clipped[i];
     opt.apply_gradients(grads_and_vars, &global_step);
-    if (step % 50 == 0) fmt::print("step {:3}: global norm before clipping {:.4f}\n", step, norm.item());
+    if (step % 50 == 0)
+      fmt::print("step {:3}: global norm before clipping {:.4f}\n", step, norm.item());
   }
   fmt::print("learned {}\ntrue    {}\n", transpose(w.value()), transpose(true_w));
   return 0;

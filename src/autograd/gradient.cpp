@@ -9,11 +9,13 @@ namespace tapeflow {
 
 void IndexedSlices::validate(const char* op) const {
   if (!values.defined() || !indices.defined()) {
-    throw InvalidArgumentError(fmt::format("{}: IndexedSlices with undefined values or indices", op));
+    throw InvalidArgumentError(
+        fmt::format("{}: IndexedSlices with undefined values or indices", op));
   }
   if (indices.dtype() != DType::int64 || indices.rank() != 1) {
-    throw DTypeError(fmt::format("{}: IndexedSlices indices must be a rank-1 int64 tensor, got {} {}",
-                                 op, dtype_name(indices.dtype()), shape_str(indices.shape())));
+    throw DTypeError(
+        fmt::format("{}: IndexedSlices indices must be a rank-1 int64 tensor, got {} {}", op,
+                    dtype_name(indices.dtype()), shape_str(indices.shape())));
   }
   if (!is_floating(values.dtype())) {
     throw DTypeError(fmt::format("{}: IndexedSlices values must be float32 or float64, got {}", op,
@@ -30,9 +32,9 @@ void IndexedSlices::validate(const char* op) const {
   const auto* idx = indices.data<std::int64_t>();
   for (std::size_t k = 0; k < indices.size(); ++k) {
     if (idx[k] < 0 || static_cast<std::size_t>(idx[k]) >= dense_shape[0]) {
-      throw InvalidArgumentError(fmt::format(
-          "{}: IndexedSlices index {} at position {} is out of range [0, {})", op, idx[k], k,
-          dense_shape[0]));
+      throw InvalidArgumentError(
+          fmt::format("{}: IndexedSlices index {} at position {} is out of range [0, {})", op,
+                      idx[k], k, dense_shape[0]));
     }
   }
 }
@@ -43,7 +45,8 @@ Tensor IndexedSlices::to_dense() const {
     using T = decltype(t);
     auto out = detail::Array<T>::from_shape(detail::xshape(dense_shape));
     out.fill(T(0));
-    const std::size_t row = values.rank() ? values.size() / std::max<std::size_t>(values.shape()[0], 1) : 1;
+    const std::size_t row =
+        values.rank() ? values.size() / std::max<std::size_t>(values.shape()[0], 1) : 1;
     const T* v = values.data<T>();
     const auto* idx = indices.data<std::int64_t>();
     for (std::size_t k = 0; k < indices.size(); ++k) {
@@ -58,11 +61,13 @@ Gradient::Gradient(Tensor dense) : v_(std::move(dense)) {}
 Gradient::Gradient(IndexedSlices sparse) : v_(std::move(sparse)) {}
 
 const Tensor& Gradient::dense() const {
-  if (!is_dense()) throw InvalidArgumentError("Gradient::dense: the gradient is not a dense tensor");
+  if (!is_dense())
+    throw InvalidArgumentError("Gradient::dense: the gradient is not a dense tensor");
   return std::get<Tensor>(v_);
 }
 const IndexedSlices& Gradient::sparse() const {
-  if (!is_sparse()) throw InvalidArgumentError("Gradient::sparse: the gradient is not IndexedSlices");
+  if (!is_sparse())
+    throw InvalidArgumentError("Gradient::sparse: the gradient is not IndexedSlices");
   return std::get<IndexedSlices>(v_);
 }
 Tensor Gradient::to_dense() const { return is_sparse() ? sparse().to_dense() : dense(); }

@@ -10,9 +10,9 @@ using detail::Array;
 
 namespace {
 struct Geometry {
-  std::size_t n, h, w, c;           // input
-  std::size_t kh, kw, sh, sw;       // window and strides
-  std::size_t oh, ow;               // output
+  std::size_t n, h, w, c;      // input
+  std::size_t kh, kw, sh, sw;  // window and strides
+  std::size_t oh, ow;          // output
   long pad_top, pad_left;
 };
 
@@ -20,20 +20,22 @@ std::pair<std::size_t, long> out_size(const char* op, std::size_t in, std::size_
                                       Padding p) {
   if (p == Padding::same) {
     const std::size_t out = (in + s - 1) / s;
-    const long total = std::max<long>(static_cast<long>((out - 1) * s + k) - static_cast<long>(in), 0);
+    const long total =
+        std::max<long>(static_cast<long>((out - 1) * s + k) - static_cast<long>(in), 0);
     return {out, total / 2};
   }
   if (in < k) {
-    throw ShapeError(fmt::format("{}: a window of {} does not fit an input of size {} with VALID padding",
-                                 op, k, in));
+    throw ShapeError(fmt::format(
+        "{}: a window of {} does not fit an input of size {} with VALID padding", op, k, in));
   }
   return {(in - k) / s + 1, 0};
 }
 
-std::pair<std::size_t, std::size_t> pair_of(const char* op, const char* what, const std::vector<int>& v) {
+std::pair<std::size_t, std::size_t> pair_of(const char* op, const char* what,
+                                            const std::vector<int>& v) {
   if (v.size() != 2 || v[0] <= 0 || v[1] <= 0) {
-    throw InvalidArgumentError(fmt::format("{}: {} must be two positive numbers {{h, w}}, got [{}]", op,
-                                           what, fmt::join(v, ", ")));
+    throw InvalidArgumentError(fmt::format("{}: {} must be two positive numbers {{h, w}}, got [{}]",
+                                           op, what, fmt::join(v, ", ")));
   }
   return {static_cast<std::size_t>(v[0]), static_cast<std::size_t>(v[1])};
 }
@@ -41,7 +43,8 @@ std::pair<std::size_t, std::size_t> pair_of(const char* op, const char* what, co
 Geometry geometry(const char* op, const Tensor& x, std::size_t kh, std::size_t kw,
                   const std::vector<int>& strides, Padding p) {
   if (x.rank() != 4) {
-    throw ShapeError(fmt::format("{}: input must be NHWC (rank 4), got shape {}", op, shape_str(x.shape())));
+    throw ShapeError(
+        fmt::format("{}: input must be NHWC (rank 4), got shape {}", op, shape_str(x.shape())));
   }
   const auto [sh, sw] = pair_of(op, "strides", strides);
   Geometry g{x.shape()[0], x.shape()[1], x.shape()[2], x.shape()[3], kh, kw, sh, sw, 0, 0, 0, 0};
@@ -64,7 +67,8 @@ void for_each_tap(const Geometry& g, std::size_t row, F&& f) {
     const long iy = static_cast<long>(oy * g.sh + ky) - g.pad_top;
     for (std::size_t kx = 0; kx < g.kw; ++kx) {
       const long ix = static_cast<long>(ox * g.sw + kx) - g.pad_left;
-      const bool inside = iy >= 0 && iy < static_cast<long>(g.h) && ix >= 0 && ix < static_cast<long>(g.w);
+      const bool inside =
+          iy >= 0 && iy < static_cast<long>(g.h) && ix >= 0 && ix < static_cast<long>(g.w);
       f(ky * g.kw + kx, inside ? static_cast<long>(((n * g.h + iy) * g.w + ix) * g.c) : -1L);
     }
   }
@@ -100,24 +104,28 @@ T* im2col(const Geometry& g, const T* x) {
 
 // y = im2col(x) · W, with W viewed as [KH*KW*C, O]. Backward:
 // dW = im2col(x)ᵀ · g and dx = col2im(g · Wᵀ) (the scatter-add of im2col's adjoint).
-Tensor conv2d(const Tensor& input, const Tensor& filters, const std::vector<int>& strides, Padding padding) {
+Tensor conv2d(const Tensor& input, const Tensor& filters, const std::vector<int>& strides,
+              Padding padding) {
   const char* op = "conv2d";
   detail::require_same_dtype(op, input, filters);
   if (filters.rank() != 4) {
-    throw ShapeError(fmt::format("conv2d: filters must be HWIO (rank 4), got shape {}", shape_str(filters.shape())));
+    throw ShapeError(fmt::format("conv2d: filters must be HWIO (rank 4), got shape {}",
+                                 shape_str(filters.shape())));
   }
   const Shape& fs = filters.shape();
   const Geometry g = geometry(op, input, fs[0], fs[1], strides, padding);
   if (fs[2] != g.c) {
-    throw ShapeError(fmt::format("conv2d: input has {} channels but filters expect {}: input {}, filters {}",
-                                 g.c, fs[2], shape_str(input.shape()), shape_str(fs)));
+    throw ShapeError(
+        fmt::format("conv2d: input has {} channels but filters expect {}: input {}, filters {}",
+                    g.c, fs[2], shape_str(input.shape()), shape_str(fs)));
   }
   const std::size_t o = fs[3];
   Tensor out = detail::dispatch_float(op, input.dtype(), [&](auto tag) {
     using T = decltype(tag);
     const T* cols = im2col(g, input.data<T>());
     auto y = Array<T>::from_shape({g.n, g.oh, g.ow, o});
-    detail::gemm(false, false, g.n * g.oh * g.ow, o, g.kh * g.kw * g.c, cols, filters.data<T>(), y.data());
+    detail::gemm(false, false, g.n * g.oh * g.ow, o, g.kh * g.kw * g.c, cols, filters.data<T>(),
+                 y.data());
     return detail::make_tensor(std::move(y));
   });
   return detail::record(op, std::move(out), {input, filters}, [g, o](const BackwardArgs& s) {
@@ -145,7 +153,8 @@ Tensor conv2d(const Tensor& input, const Tensor& filters, const std::vector<int>
           });
         }
       }
-      return std::vector<Gradient>{detail::make_tensor(std::move(dx)), detail::make_tensor(std::move(dw))};
+      return std::vector<Gradient>{detail::make_tensor(std::move(dx)),
+                                   detail::make_tensor(std::move(dw))};
     });
   });
 }
@@ -165,8 +174,8 @@ void for_each_window(const Geometry& g, F&& f) {
   }
 }
 
-Tensor pool(const char* op, const Tensor& x, const std::vector<int>& ksize, const std::vector<int>& strides,
-            Padding padding, bool is_max) {
+Tensor pool(const char* op, const Tensor& x, const std::vector<int>& ksize,
+            const std::vector<int>& strides, Padding padding, bool is_max) {
   const auto [kh, kw] = pair_of(op, "ksize", ksize);
   const Geometry g = geometry(op, x, kh, kw, strides, padding);
   Tensor out = detail::dispatch_float(op, x.dtype(), [&](auto tag) {
@@ -198,7 +207,8 @@ Tensor pool(const char* op, const Tensor& x, const std::vector<int>& ksize, cons
             }
             dx.data()[best + c] += gy[o + c];
           } else {
-            for (std::size_t off : offs) dx.data()[off + c] += gy[o + c] / static_cast<T>(offs.size());
+            for (std::size_t off : offs)
+              dx.data()[off + c] += gy[o + c] / static_cast<T>(offs.size());
           }
         }
       });
@@ -208,11 +218,13 @@ Tensor pool(const char* op, const Tensor& x, const std::vector<int>& ksize, cons
 }
 }  // namespace
 
-Tensor max_pool2d(const Tensor& x, const std::vector<int>& ksize, const std::vector<int>& strides, Padding p) {
+Tensor max_pool2d(const Tensor& x, const std::vector<int>& ksize, const std::vector<int>& strides,
+                  Padding p) {
   return pool("max_pool2d", x, ksize, strides, p, true);
 }
 
-Tensor avg_pool2d(const Tensor& x, const std::vector<int>& ksize, const std::vector<int>& strides, Padding p) {
+Tensor avg_pool2d(const Tensor& x, const std::vector<int>& ksize, const std::vector<int>& strides,
+                  Padding p) {
   return pool("avg_pool2d", x, ksize, strides, p, false);
 }
 

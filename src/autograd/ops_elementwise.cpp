@@ -46,8 +46,9 @@ Tensor div(const Tensor& x, const Tensor& y) {
   return record("div", std::move(out), {x, y}, [](const BackwardArgs& s) {
     const Tensor& a = s.in[0];
     const Tensor& b = s.in[1];
-    Tensor gy = map3("div", a, b, s.grad,
-                     [](const auto& p, const auto& q, const auto& g) { return ((-p / q) / q) * g; });
+    Tensor gy = map3("div", a, b, s.grad, [](const auto& p, const auto& q, const auto& g) {
+      return ((-p / q) / q) * g;
+    });
     return std::vector<Gradient>{unbroadcast(div(s.grad, b), a.shape()),
                                  unbroadcast(gy, b.shape())};
   });
@@ -73,7 +74,8 @@ Tensor pow(const Tensor& x, const Tensor& y) {
 
 // All of g goes to x where x >= y (a tie goes to the first input, as in TF).
 Tensor maximum(const Tensor& x, const Tensor& y) {
-  Tensor out = map2("maximum", x, y, [](const auto& a, const auto& b) { return xt::maximum(a, b); });
+  Tensor out =
+      map2("maximum", x, y, [](const auto& a, const auto& b) { return xt::maximum(a, b); });
   return record("maximum", std::move(out), {x, y}, [](const BackwardArgs& s) {
     const Tensor& a = s.in[0];
     const Tensor& b = s.in[1];
@@ -89,7 +91,8 @@ Tensor maximum(const Tensor& x, const Tensor& y) {
 
 // All of g goes to x where x <= y.
 Tensor minimum(const Tensor& x, const Tensor& y) {
-  Tensor out = map2("minimum", x, y, [](const auto& a, const auto& b) { return xt::minimum(a, b); });
+  Tensor out =
+      map2("minimum", x, y, [](const auto& a, const auto& b) { return xt::minimum(a, b); });
   return record("minimum", std::move(out), {x, y}, [](const BackwardArgs& s) {
     const Tensor& a = s.in[0];
     const Tensor& b = s.in[1];
@@ -149,9 +152,8 @@ Tensor log(const Tensor& x) {
 Tensor abs(const Tensor& x) {
   Tensor out = map1("abs", x, [](const auto& a) { return xt::abs(a); });
   return record("abs", std::move(out), {x}, [](const BackwardArgs& s) {
-    return std::vector<Gradient>{map2("abs", s.grad, s.in[0], [](const auto& g, const auto& a) {
-      return g * xt::sign(a);
-    })};
+    return std::vector<Gradient>{
+        map2("abs", s.grad, s.in[0], [](const auto& g, const auto& a) { return g * xt::sign(a); })};
   });
 }
 
@@ -202,10 +204,11 @@ Tensor softplus(const Tensor& x) {
     return xt::maximum(a, T(0)) + xt::log1p(xt::exp(-xt::abs(a)));
   });
   return record("softplus", std::move(out), {x}, [](const BackwardArgs& s) {
-    return std::vector<Gradient>{map2("softplus", s.grad, s.in[0], [](const auto& g, const auto& a) {
-      using T = typename std::decay_t<decltype(a)>::value_type;
-      return g / (T(1) + xt::exp(-a));
-    })};
+    return std::vector<Gradient>{
+        map2("softplus", s.grad, s.in[0], [](const auto& g, const auto& a) {
+          using T = typename std::decay_t<decltype(a)>::value_type;
+          return g / (T(1) + xt::exp(-a));
+        })};
   });
 }
 

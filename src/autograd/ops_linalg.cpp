@@ -5,7 +5,6 @@
 namespace tapeflow {
 using detail::Array;
 
-
 // y = op(a)·op(b). Backward (TF's MatMul gradient), with g = dy:
 //   no flags: da = g·bᵀ, db = aᵀ·g;    transpose_a: da = b·gᵀ, db = a·g;
 //   transpose_b: da = g·b, db = gᵀ·a;  both: da = bᵀ·gᵀ, db = gᵀ·aᵀ.
@@ -41,7 +40,8 @@ Tensor matmul(const Tensor& a, const Tensor& b, bool transpose_a, bool transpose
       if (ka == 0) {
         std::fill(c.data() + i * m * n, c.data() + (i + 1) * m * n, T(0));
       } else {
-        detail::gemm(transpose_a, transpose_b, m, n, ka, pa + i * m * ka, pb + i * ka * n, c.data() + i * m * n);
+        detail::gemm(transpose_a, transpose_b, m, n, ka, pa + i * m * ka, pb + i * ka * n,
+                     c.data() + i * m * n);
       }
     }
     return detail::make_tensor(std::move(c));

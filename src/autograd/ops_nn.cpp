@@ -15,7 +15,8 @@ struct Rows {
 };
 Rows rows_of(const char* op, const Tensor& logits) {
   if (logits.rank() == 0) {
-    throw ShapeError(fmt::format("{}: logits must have rank >= 1 (classes on the last axis), got a scalar", op));
+    throw ShapeError(
+        fmt::format("{}: logits must have rank >= 1 (classes on the last axis), got a scalar", op));
   }
   const std::size_t c = logits.shape().back();
   return {c ? logits.size() / c : 0, c};
@@ -57,11 +58,13 @@ Tensor softmax(const Tensor& logits) {
     return detail::make_tensor(softmax_array<decltype(t)>(logits));
   });
   return record("softmax", std::move(out), {logits}, [](const BackwardArgs& s) {
-    return std::vector<Gradient>{detail::map2("softmax", s.grad, s.out, [](const auto& g, const auto& y) {
-      const std::size_t last = y.dimension() - 1;
-      auto dot = xt::eval(xt::sum(g * y, {last}, xt::keep_dims | xt::evaluation_strategy::immediate));
-      return xt::eval((g - dot) * y);
-    })};
+    return std::vector<Gradient>{
+        detail::map2("softmax", s.grad, s.out, [](const auto& g, const auto& y) {
+          const std::size_t last = y.dimension() - 1;
+          auto dot =
+              xt::eval(xt::sum(g * y, {last}, xt::keep_dims | xt::evaluation_strategy::immediate));
+          return xt::eval((g - dot) * y);
+        })};
   });
 }
 
@@ -75,16 +78,19 @@ Tensor log_softmax(const Tensor& logits) {
     auto out = Array<T>::from_shape(detail::xshape(logits.shape()));
     const T* x = logits.data<T>();
     for (std::size_t i = 0; i < r.rows; ++i) {
-      for (std::size_t j = 0; j < r.classes; ++j) out.data()[i * r.classes + j] = x[i * r.classes + j] - lse[i];
+      for (std::size_t j = 0; j < r.classes; ++j)
+        out.data()[i * r.classes + j] = x[i * r.classes + j] - lse[i];
     }
     return detail::make_tensor(std::move(out));
   });
   return record("log_softmax", std::move(out), {logits}, [](const BackwardArgs& s) {
-    return std::vector<Gradient>{detail::map2("log_softmax", s.grad, s.out, [](const auto& g, const auto& y) {
-      const std::size_t last = y.dimension() - 1;
-      auto total = xt::eval(xt::sum(g, {last}, xt::keep_dims | xt::evaluation_strategy::immediate));
-      return xt::eval(g - xt::exp(y) * total);
-    })};
+    return std::vector<Gradient>{
+        detail::map2("log_softmax", s.grad, s.out, [](const auto& g, const auto& y) {
+          const std::size_t last = y.dimension() - 1;
+          auto total =
+              xt::eval(xt::sum(g, {last}, xt::keep_dims | xt::evaluation_strategy::immediate));
+          return xt::eval(g - xt::exp(y) * total);
+        })};
   });
 }
 
@@ -94,8 +100,9 @@ Tensor softmax_cross_entropy_with_logits(const Tensor& labels, const Tensor& log
   const char* op = "softmax_cross_entropy_with_logits";
   detail::require_same_dtype(op, labels, logits);
   if (labels.shape() != logits.shape()) {
-    throw ShapeError(fmt::format("{}: labels and logits must have the same shape, got labels {} and logits {}",
-                                 op, shape_str(labels.shape()), shape_str(logits.shape())));
+    throw ShapeError(
+        fmt::format("{}: labels and logits must have the same shape, got labels {} and logits {}",
+                    op, shape_str(labels.shape()), shape_str(logits.shape())));
   }
   Tensor out = detail::dispatch_float(op, logits.dtype(), [&](auto t) {
     using T = decltype(t);
@@ -107,22 +114,24 @@ Tensor softmax_cross_entropy_with_logits(const Tensor& labels, const Tensor& log
     const T* y = labels.data<T>();
     for (std::size_t i = 0; i < r.rows; ++i) {
       T acc = 0;
-      for (std::size_t j = 0; j < r.classes; ++j) acc += y[i * r.classes + j] * (lse[i] - x[i * r.classes + j]);
+      for (std::size_t j = 0; j < r.classes; ++j)
+        acc += y[i * r.classes + j] * (lse[i] - x[i * r.classes + j]);
       loss.data()[i] = acc;
     }
     return detail::make_tensor(std::move(loss));
   });
   return record(op, std::move(out), {labels, logits}, [](const BackwardArgs& s) {
-    Tensor g = detail::dispatch_float("softmax_cross_entropy_with_logits", s.grad.dtype(), [&](auto t) {
-      using T = decltype(t);
-      Array<T> sm = softmax_array<T>(s.in[1]);
-      auto gk = detail::arr<T>(s.grad);
-      auto shape = gk.shape();
-      shape.push_back(1);
-      Array<T> gcol = gk;
-      gcol.reshape(shape);
-      return detail::make_tensor(Array<T>(gcol * (sm - detail::arr<T>(s.in[0]))));
-    });
+    Tensor g =
+        detail::dispatch_float("softmax_cross_entropy_with_logits", s.grad.dtype(), [&](auto t) {
+          using T = decltype(t);
+          Array<T> sm = softmax_array<T>(s.in[1]);
+          auto gk = detail::arr<T>(s.grad);
+          auto shape = gk.shape();
+          shape.push_back(1);
+          Array<T> gcol = gk;
+          gcol.reshape(shape);
+          return detail::make_tensor(Array<T>(gcol * (sm - detail::arr<T>(s.in[0]))));
+        });
     return std::vector<Gradient>{Gradient(), std::move(g)};
   });
 }
@@ -131,7 +140,8 @@ Tensor softmax_cross_entropy_with_logits(const Tensor& labels, const Tensor& log
 Tensor sparse_softmax_cross_entropy_with_logits(const Tensor& labels, const Tensor& logits) {
   const char* op = "sparse_softmax_cross_entropy_with_logits";
   if (labels.dtype() != DType::int64) {
-    throw DTypeError(fmt::format("{}: labels must be int64 class indices, got {}", op, dtype_name(labels.dtype())));
+    throw DTypeError(fmt::format("{}: labels must be int64 class indices, got {}", op,
+                                 dtype_name(labels.dtype())));
   }
   const Rows r = rows_of(op, logits);
   if (labels.shape() != batch_shape(logits)) {
@@ -141,8 +151,8 @@ Tensor sparse_softmax_cross_entropy_with_logits(const Tensor& labels, const Tens
   const auto* lab = labels.data<std::int64_t>();
   for (std::size_t i = 0; i < r.rows; ++i) {
     if (lab[i] < 0 || static_cast<std::size_t>(lab[i]) >= r.classes) {
-      throw InvalidArgumentError(fmt::format("{}: label {} at position {} is out of range [0, {})", op,
-                                             lab[i], i, r.classes));
+      throw InvalidArgumentError(fmt::format("{}: label {} at position {} is out of range [0, {})",
+                                             op, lab[i], i, r.classes));
     }
   }
   Tensor out = detail::dispatch_float(op, logits.dtype(), [&](auto t) {
@@ -155,19 +165,20 @@ Tensor sparse_softmax_cross_entropy_with_logits(const Tensor& labels, const Tens
     return detail::make_tensor(std::move(loss));
   });
   return record(op, std::move(out), {labels, logits}, [](const BackwardArgs& s) {
-    Tensor g = detail::dispatch_float("sparse_softmax_cross_entropy_with_logits", s.grad.dtype(), [&](auto t) {
-      using T = decltype(t);
-      Array<T> sm = softmax_array<T>(s.in[1]);
-      const Rows rr = rows_of("sparse_softmax_cross_entropy_with_logits", s.in[1]);
-      const auto* lb = s.in[0].data<std::int64_t>();
-      const T* g = s.grad.data<T>();
-      for (std::size_t i = 0; i < rr.rows; ++i) {
-        T* row = sm.data() + i * rr.classes;
-        row[lb[i]] -= T(1);
-        for (std::size_t j = 0; j < rr.classes; ++j) row[j] *= g[i];
-      }
-      return detail::make_tensor(std::move(sm));
-    });
+    Tensor g = detail::dispatch_float(
+        "sparse_softmax_cross_entropy_with_logits", s.grad.dtype(), [&](auto t) {
+          using T = decltype(t);
+          Array<T> sm = softmax_array<T>(s.in[1]);
+          const Rows rr = rows_of("sparse_softmax_cross_entropy_with_logits", s.in[1]);
+          const auto* lb = s.in[0].data<std::int64_t>();
+          const T* g = s.grad.data<T>();
+          for (std::size_t i = 0; i < rr.rows; ++i) {
+            T* row = sm.data() + i * rr.classes;
+            row[lb[i]] -= T(1);
+            for (std::size_t j = 0; j < rr.classes; ++j) row[j] *= g[i];
+          }
+          return detail::make_tensor(std::move(sm));
+        });
     return std::vector<Gradient>{Gradient(), std::move(g)};
   });
 }

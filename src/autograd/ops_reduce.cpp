@@ -35,9 +35,8 @@ Tensor drop_axes(const Tensor& kept, const Shape& in, const std::vector<std::siz
 }
 
 Tensor broadcast_to(const Tensor& g, const Shape& shape) {
-  return detail::map1("broadcast_to", g, [&](const auto& a) {
-    return xt::broadcast(a, detail::xshape(shape));
-  });
+  return detail::map1("broadcast_to", g,
+                      [&](const auto& a) { return xt::broadcast(a, detail::xshape(shape)); });
 }
 
 // Records a reduction whose forward gave `kept` (keepdims form).
@@ -91,14 +90,14 @@ Tensor reduce_max(const Tensor& x, const Axes& axes, bool keepdims) {
   });
   return finish("reduce_max", x, std::move(kept), ax, keepdims,
                 [](const Tensor& in, const Tensor& out, const Tensor& g, const auto& axs) {
-                  return detail::map3("reduce_max", in, out, g, [&](const auto& a, const auto& y,
-                                                                    const auto& gg) {
-                    using T = typename std::decay_t<decltype(a)>::value_type;
-                    Array<T> mask = xt::where(xt::equal(a, y), T(1), T(0));
-                    Array<T> count = xt::sum(mask, axs, xt::evaluation_strategy::immediate);
-                    count.reshape(y.shape());
-                    return xt::eval(mask * gg / count);
-                  });
+                  return detail::map3(
+                      "reduce_max", in, out, g, [&](const auto& a, const auto& y, const auto& gg) {
+                        using T = typename std::decay_t<decltype(a)>::value_type;
+                        Array<T> mask = xt::where(xt::equal(a, y), T(1), T(0));
+                        Array<T> count = xt::sum(mask, axs, xt::evaluation_strategy::immediate);
+                        count.reshape(y.shape());
+                        return xt::eval(mask * gg / count);
+                      });
                 });
 }
 

@@ -16,8 +16,8 @@ std::vector<std::size_t> full_perm(const char* op, const std::vector<int>& perm,
     return p;
   }
   if (perm.size() != rank) {
-    throw InvalidArgumentError(fmt::format("{}: perm [{}] has {} entries for a tensor of rank {}", op,
-                                           fmt::join(perm, ", "), perm.size(), rank));
+    throw InvalidArgumentError(fmt::format("{}: perm [{}] has {} entries for a tensor of rank {}",
+                                           op, fmt::join(perm, ", "), perm.size(), rank));
   }
   std::vector<bool> seen(rank, false);
   for (std::size_t i = 0; i < rank; ++i) {
@@ -64,13 +64,15 @@ Tensor reshape(const Tensor& x, const std::vector<long>& shape) {
   }
   if (infer >= 0) {
     if (known == 0 || x.size() % known != 0) {
-      throw ShapeError(fmt::format("reshape: cannot reshape a tensor of shape {} ({} elements) into [{}]",
-                                   shape_str(x.shape()), x.size(), fmt::join(shape, ", ")));
+      throw ShapeError(
+          fmt::format("reshape: cannot reshape a tensor of shape {} ({} elements) into [{}]",
+                      shape_str(x.shape()), x.size(), fmt::join(shape, ", ")));
     }
     target[infer] = x.size() / known;
   } else if (known != x.size()) {
-    throw ShapeError(fmt::format("reshape: cannot reshape a tensor of shape {} ({} elements) into [{}]",
-                                 shape_str(x.shape()), x.size(), fmt::join(shape, ", ")));
+    throw ShapeError(
+        fmt::format("reshape: cannot reshape a tensor of shape {} ({} elements) into [{}]",
+                    shape_str(x.shape()), x.size(), fmt::join(shape, ", ")));
   }
   if (target == x.shape()) return x;
   Tensor out = detail::dispatch_any(x.dtype(), [&](auto t) {
@@ -104,7 +106,8 @@ Tensor concat(const std::vector<Tensor>& xs, int axis) {
     if (!ok) {
       throw ShapeError(fmt::format(
           "concat: input {} is {} {}, input 0 is {} {}; all must agree except on axis {}", i,
-          dtype_name(xs[i].dtype()), shape_str(s), dtype_name(xs[0].dtype()), shape_str(first), ax));
+          dtype_name(xs[i].dtype()), shape_str(s), dtype_name(xs[0].dtype()), shape_str(first),
+          ax));
     }
     out_shape[ax] += s[ax];
   }
@@ -153,9 +156,9 @@ Tensor slice(const Tensor& x, const std::vector<long>& begin, const std::vector<
     const long dim = static_cast<long>(x.shape()[d]);
     const long n = size[d] == -1 ? dim - begin[d] : size[d];
     if (begin[d] < 0 || n < 0 || begin[d] + n > dim) {
-      throw InvalidArgumentError(fmt::format(
-          "slice: begin [{}] with size [{}] is out of range for shape {}", fmt::join(begin, ", "),
-          fmt::join(size, ", "), shape_str(x.shape())));
+      throw InvalidArgumentError(
+          fmt::format("slice: begin [{}] with size [{}] is out of range for shape {}",
+                      fmt::join(begin, ", "), fmt::join(size, ", "), shape_str(x.shape())));
     }
     sv.push_back(xt::range(begin[d], begin[d] + n));
     out_shape[d] = static_cast<std::size_t>(n);
@@ -179,7 +182,8 @@ Tensor slice(const Tensor& x, const std::vector<long>& begin, const std::vector<
 
 Tensor gather(const Tensor& params, const Tensor& indices) {
   if (indices.dtype() != DType::int64) {
-    throw DTypeError(fmt::format("gather: indices must be int64, got {}", dtype_name(indices.dtype())));
+    throw DTypeError(
+        fmt::format("gather: indices must be int64, got {}", dtype_name(indices.dtype())));
   }
   if (params.rank() == 0) throw ShapeError("gather: params must have rank >= 1, got a scalar");
   const std::size_t rows = params.shape()[0];

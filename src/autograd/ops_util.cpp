@@ -54,7 +54,8 @@ Tensor unbroadcast(const Tensor& g, const Shape& shape) {
   const std::size_t lead = g.rank() - shape.size();
   std::vector<int> axes;
   for (std::size_t i = 0; i < g.rank(); ++i) {
-    if (i < lead || (shape[i - lead] == 1 && g.shape()[i] != 1)) axes.push_back(static_cast<int>(i));
+    if (i < lead || (shape[i - lead] == 1 && g.shape()[i] != 1))
+      axes.push_back(static_cast<int>(i));
   }
   Tensor summed = reduce_sum(g, axes, /*keepdims=*/true);
   std::vector<long> target(shape.begin(), shape.end());

@@ -49,8 +49,9 @@ bool GradientTape::watches(const Tensor& t) const {
 
 void GradientTape::watch(const Tensor& t) {
   if (!is_floating(t.dtype())) {
-    throw DTypeError(fmt::format("GradientTape::watch: only float32/float64 tensors can be watched, got {}",
-                                 dtype_name(t.dtype())));
+    throw DTypeError(
+        fmt::format("GradientTape::watch: only float32/float64 tensors can be watched, got {}",
+                    dtype_name(t.dtype())));
   }
   watched_.insert(t.id());
 }
@@ -97,8 +98,9 @@ std::vector<Gradient> GradientTape::gradient(const Tensor& target,
   }
   used_ = true;
   if (!is_floating(target.dtype())) {
-    throw DTypeError(fmt::format("GradientTape::gradient: the target must be float32 or float64, got {}",
-                                 dtype_name(target.dtype())));
+    throw DTypeError(
+        fmt::format("GradientTape::gradient: the target must be float32 or float64, got {}",
+                    dtype_name(target.dtype())));
   }
   Tensor initial;
   if (output_gradients) {
@@ -145,11 +147,11 @@ std::vector<Gradient> GradientTape::gradient(const Tensor& target,
         if (in_grads[k].is_none() || !watches(e.inputs[k])) continue;
         if (in_grads[k].dense_shape() != e.inputs[k].shape() ||
             in_grads[k].dtype() != e.inputs[k].dtype()) {
-          throw Error(fmt::format("{}: backward rule returned a {} gradient of shape {} for input {} "
-                                  "of shape {} and dtype {}",
-                                  e.op, dtype_name(in_grads[k].dtype()),
-                                  shape_str(in_grads[k].dense_shape()), k,
-                                  shape_str(e.inputs[k].shape()), dtype_name(e.inputs[k].dtype())));
+          throw Error(fmt::format(
+              "{}: backward rule returned a {} gradient of shape {} for input {} "
+              "of shape {} and dtype {}",
+              e.op, dtype_name(in_grads[k].dtype()), shape_str(in_grads[k].dense_shape()), k,
+              shape_str(e.inputs[k].shape()), dtype_name(e.inputs[k].dtype())));
         }
         accumulate(grads[e.inputs[k].id()], std::move(in_grads[k]));
       }

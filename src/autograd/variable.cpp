@@ -55,8 +55,9 @@ Variable::Variable(Tensor initial_value, std::string name, bool trainable) {
     throw InvalidArgumentError("Variable: the initial value is an undefined tensor");
   }
   if (trainable && !is_floating(initial_value.dtype())) {
-    throw DTypeError(fmt::format("Variable: a trainable variable must be float32 or float64, got {}",
-                                 dtype_name(initial_value.dtype())));
+    throw DTypeError(
+        fmt::format("Variable: a trainable variable must be float32 or float64, got {}",
+                    dtype_name(initial_value.dtype())));
   }
   impl_ = std::make_shared<detail::VariableImpl>();
   impl_->trainable = trainable;
@@ -103,10 +104,11 @@ void Variable::assign_sub(const Tensor& delta) {
 template <class T>
 T* Variable::mutable_data() {
   if (detail::dtype_of<T>() != dtype()) {
-    throw DTypeError(fmt::format("Variable::mutable_data: variable '{}' is {}, requested {}", name(),
-                                 dtype_name(dtype()), dtype_name(detail::dtype_of<T>())));
+    throw DTypeError(fmt::format("Variable::mutable_data: variable '{}' is {}, requested {}",
+                                 name(), dtype_name(dtype()), dtype_name(detail::dtype_of<T>())));
   }
-  if (impl_->value.impl().use_count() > 1) impl_->value = detail::own_copy(impl_->value, trainable());
+  if (impl_->value.impl().use_count() > 1)
+    impl_->value = detail::own_copy(impl_->value, trainable());
   // Sole owner: nobody else can observe the change, so updating in place keeps
   // the "tensors are immutable" promise.
   auto& data = const_cast<detail::TensorImpl&>(*impl_->value.impl()).data;

@@ -47,8 +47,9 @@ double sum_squares(const T* p, std::size_t n) {
 }
 
 double sum_squares(const Tensor& t) {
-  return detail::dispatch_float("global_norm", t.dtype(),
-                                [&](auto tag) { return sum_squares(t.data<decltype(tag)>(), t.size()); });
+  return detail::dispatch_float("global_norm", t.dtype(), [&](auto tag) {
+    return sum_squares(t.data<decltype(tag)>(), t.size());
+  });
 }
 
 // Multiplies every element of `t` by `scale`, in place when the handle is the
@@ -268,8 +269,8 @@ Gradient average_norm_clip(const Gradient& g, double clip_norm, bool& changed) {
   Tensor dense = g.to_dense();
   if (dense.size() == 0) return Gradient(dense);
   // clip_norm * min(N/n, 1/clip_norm) == clip_by_norm with limit clip_norm * N.
-  auto r = clip_norm_kernel("clip_by_average_norm", dense, clip_norm * static_cast<double>(dense.size()),
-                            std::nullopt);
+  auto r = clip_norm_kernel("clip_by_average_norm", dense,
+                            clip_norm * static_cast<double>(dense.size()), std::nullopt);
   changed = r.changed || g.is_sparse();
   return Gradient(r.out);
 }
@@ -290,7 +291,7 @@ double global_norm_value(const std::vector<const Tensor*>& ts) {
 // Shared by both list overloads: scales every present entry by one factor.
 double global_scale(double norm, double clip_norm) {
   if (!std::isfinite(norm)) return kNaN;  // TF since PR 27733: NaN everywhere
-  if (std::isinf(clip_norm)) return 1.0;   // [FR] +inf means no clipping
+  if (std::isinf(clip_norm)) return 1.0;  // [FR] +inf means no clipping
   return norm > clip_norm ? clip_norm / norm : 1.0;
 }
 
@@ -304,7 +305,8 @@ double use_norm_value(const std::optional<Tensor>& use_norm) {
 }
 
 // Scales a list the pipeline owns, in place where it can.
-std::vector<Gradient> scale_list(std::vector<Gradient> list, double scale, std::vector<bool>* changed) {
+std::vector<Gradient> scale_list(std::vector<Gradient> list, double scale,
+                                 std::vector<bool>* changed) {
   if (scale == 1.0) return list;
   for (std::size_t i = 0; i < list.size(); ++i) {
     if (list[i].is_none()) continue;
@@ -354,9 +356,10 @@ Tensor clip_by_norm(const Tensor& t, double clip_norm, const Axes& axes) {
   if (std::isinf(clip_norm)) return t;
   Tensor out = r.changed ? r.out : stop_gradient(t);
   const auto ax = detail::normalize_axes("clip_by_norm", axes, t.rank());
-  return detail::record("clip_by_norm", std::move(out), {t}, [clip_norm, ax](const BackwardArgs& s) {
-    return std::vector<Gradient>{clip_norm_backward(s.in[0], s.grad, clip_norm, ax)};
-  });
+  return detail::record(
+      "clip_by_norm", std::move(out), {t}, [clip_norm, ax](const BackwardArgs& s) {
+        return std::vector<Gradient>{clip_norm_backward(s.in[0], s.grad, clip_norm, ax)};
+      });
 }
 
 IndexedSlices clip_by_norm(const IndexedSlices& t, double clip_norm, const Axes& axes) {
@@ -387,9 +390,8 @@ Tensor global_norm(const std::vector<Tensor>& t_list) {
   return full({}, global_norm_value(ts), norm_dtype(ts));
 }
 
-std::pair<std::vector<Gradient>, Tensor> clip_by_global_norm(const std::vector<Gradient>& t_list,
-                                                             double clip_norm,
-                                                             const std::optional<Tensor>& use_norm) {
+std::pair<std::vector<Gradient>, Tensor> clip_by_global_norm(
+    const std::vector<Gradient>& t_list, double clip_norm, const std::optional<Tensor>& use_norm) {
   check_clip_norm("clip_by_global_norm", clip_norm);
   const auto ts = present(t_list);
   Tensor norm = use_norm ? *use_norm : full({}, global_norm_value(ts), norm_dtype(ts));
@@ -447,12 +449,14 @@ GradientTransform by_value(double lo, double hi) {
 
 GradientTransform by_norm(double clip_norm, const Axes& axes) {
   check_clip_norm("clip::by_norm", clip_norm);
-  return per_tensor([clip_norm, axes](const Gradient& g, bool& c) { return norm_clip(g, clip_norm, axes, c); });
+  return per_tensor(
+      [clip_norm, axes](const Gradient& g, bool& c) { return norm_clip(g, clip_norm, axes, c); });
 }
 
 GradientTransform by_average_norm(double clip_norm) {
   check_clip_norm("clip::by_average_norm", clip_norm);
-  return per_tensor([clip_norm](const Gradient& g, bool& c) { return average_norm_clip(g, clip_norm, c); });
+  return per_tensor(
+      [clip_norm](const Gradient& g, bool& c) { return average_norm_clip(g, clip_norm, c); });
 }
 
 GradientTransform by_global_norm(double clip_norm) {

@@ -1,12 +1,12 @@
 // Tensor handles, factories, printing and the seeded generator.
 #include "tapeflow/core/tensor.hpp"
 
-#include <cmath>
-#include <numeric>
-
 #include <cblas.h>
 #include <malloc.h>
 #include <omp.h>
+
+#include <cmath>
+#include <numeric>
 
 #include "detail/tensor_impl.hpp"
 
@@ -40,9 +40,12 @@ using detail::Array;
 
 const char* dtype_name(DType dtype) {
   switch (dtype) {
-    case DType::float32: return "float32";
-    case DType::float64: return "float64";
-    case DType::int64: return "int64";
+    case DType::float32:
+      return "float32";
+    case DType::float64:
+      return "float64";
+    case DType::int64:
+      return "int64";
   }
   return "?";
 }
@@ -60,8 +63,9 @@ Shape broadcast_shapes(const char* op, const Shape& a, const Shape& b) {
     const std::size_t da = i < rank - a.size() ? 1 : a[i - (rank - a.size())];
     const std::size_t db = i < rank - b.size() ? 1 : b[i - (rank - b.size())];
     if (da != db && da != 1 && db != 1) {
-      throw ShapeError(fmt::format("{}: operands with shapes {} and {} cannot be broadcast together",
-                                   op, shape_str(a), shape_str(b)));
+      throw ShapeError(
+          fmt::format("{}: operands with shapes {} and {} cannot be broadcast together", op,
+                      shape_str(a), shape_str(b)));
     }
     out[i] = da == 1 ? db : da;
   }
@@ -80,7 +84,8 @@ Tensor from_doubles(const std::vector<double>& flat, const Shape& shape) {
   return detail::make_tensor(std::move(a));
 }
 Tensor from_doubles(const std::vector<double>& flat, const Shape& shape, DType dtype) {
-  return detail::dispatch_any(dtype, [&](auto t) { return from_doubles<decltype(t)>(flat, shape); });
+  return detail::dispatch_any(dtype,
+                              [&](auto t) { return from_doubles<decltype(t)>(flat, shape); });
 }
 [[noreturn]] void ragged() {
   throw ShapeError("Tensor: nested initializer lists must be rectangular (rows of equal length)");
@@ -126,8 +131,9 @@ namespace {
 template <class T>
 Tensor from_flat(const std::vector<T>& values, const Shape& shape) {
   if (values.size() != shape_size(shape)) {
-    throw ShapeError(fmt::format("Tensor::from_vector: {} values cannot fill shape {} ({} elements)",
-                                 values.size(), shape_str(shape), shape_size(shape)));
+    throw ShapeError(
+        fmt::format("Tensor::from_vector: {} values cannot fill shape {} ({} elements)",
+                    values.size(), shape_str(shape), shape_size(shape)));
   }
   Array<T> a = Array<T>::from_shape(detail::xshape(shape));
   std::copy(values.begin(), values.end(), a.begin());

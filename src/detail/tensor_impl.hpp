@@ -2,13 +2,13 @@
 // every kernel uses. The only header of the project that includes xtensor's
 // expression templates; public headers see only tensor_fwd.hpp.
 #pragma once
+#include <fmt/format.h>
+
 #include <atomic>
 #include <cstdint>
 #include <type_traits>
 #include <utility>
 #include <variant>
-
-#include <fmt/format.h>
 #include <xtensor/xadapt.hpp>
 #include <xtensor/xarray.hpp>
 #include <xtensor/xbroadcast.hpp>
@@ -38,16 +38,19 @@ struct TensorImpl {
 
   template <class T>
   explicit TensorImpl(Array<T>&& a)
-      : data(std::move(a)), shape(std::get<Array<T>>(data).shape().begin(),
-                                  std::get<Array<T>>(data).shape().end()),
+      : data(std::move(a)),
+        shape(std::get<Array<T>>(data).shape().begin(), std::get<Array<T>>(data).shape().end()),
         id(next_tensor_id()) {}
 };
 
 template <class T>
 constexpr DType dtype_of() {
-  if constexpr (std::is_same_v<T, float>) return DType::float32;
-  else if constexpr (std::is_same_v<T, double>) return DType::float64;
-  else return DType::int64;
+  if constexpr (std::is_same_v<T, float>)
+    return DType::float32;
+  else if constexpr (std::is_same_v<T, double>)
+    return DType::float64;
+  else
+    return DType::int64;
 }
 
 /// Wraps a freshly computed array in a new handle. The impl is created
@@ -82,20 +85,25 @@ const Array<T>& arr(const Tensor& t) {
 template <class F>
 decltype(auto) dispatch_float(const char* op, DType dtype, F&& f) {
   switch (dtype) {
-    case DType::float32: return f(float{});
-    case DType::float64: return f(double{});
+    case DType::float32:
+      return f(float{});
+    case DType::float64:
+      return f(double{});
     default:
-      throw DTypeError(fmt::format("{}: expected a float32 or float64 tensor, got {}", op,
-                                   dtype_name(dtype)));
+      throw DTypeError(
+          fmt::format("{}: expected a float32 or float64 tensor, got {}", op, dtype_name(dtype)));
   }
 }
 
 template <class F>
 decltype(auto) dispatch_any(DType dtype, F&& f) {
   switch (dtype) {
-    case DType::float32: return f(float{});
-    case DType::float64: return f(double{});
-    default: return f(std::int64_t{});
+    case DType::float32:
+      return f(float{});
+    case DType::float64:
+      return f(double{});
+    default:
+      return f(std::int64_t{});
   }
 }
 

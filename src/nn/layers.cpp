@@ -1,9 +1,9 @@
 // Layers, initializers and Sequential.
 #include "tapeflow/nn/layers.hpp"
 
-#include <cmath>
-
 #include <fmt/format.h>
+
+#include <cmath>
 
 #include "tapeflow/core/error.hpp"
 
@@ -15,15 +15,20 @@ std::pair<double, double> fans(const char* op, const Shape& s) {
   }
   double receptive = 1;
   for (std::size_t d = 0; d + 2 < s.size(); ++d) receptive *= static_cast<double>(s[d]);
-  return {receptive * static_cast<double>(s[s.size() - 2]), receptive * static_cast<double>(s.back())};
+  return {receptive * static_cast<double>(s[s.size() - 2]),
+          receptive * static_cast<double>(s.back())};
 }
 
 Tensor activate(const Tensor& x, Activation a) {
   switch (a) {
-    case Activation::relu: return relu(x);
-    case Activation::tanh: return tanh(x);
-    case Activation::sigmoid: return sigmoid(x);
-    default: return x;
+    case Activation::relu:
+      return relu(x);
+    case Activation::tanh:
+      return tanh(x);
+    case Activation::sigmoid:
+      return sigmoid(x);
+    default:
+      return x;
   }
 }
 
@@ -64,8 +69,9 @@ Dense::Dense(std::size_t units, Activation activation, Initializer init)
 
 void Dense::build(const Shape& s, Rng& rng) {
   if (s.size() != 2) {
-    throw ShapeError(fmt::format("{}: expected input [batch, features], got {}; add a Flatten layer first",
-                                 name(), shape_str(s)));
+    throw ShapeError(
+        fmt::format("{}: expected input [batch, features], got {}; add a Flatten layer first",
+                    name(), shape_str(s)));
   }
   add_weight("kernel", init_kernel(init_, {s[1], units_}, rng));
   add_weight("bias", zeros({units_}));
@@ -76,18 +82,25 @@ Tensor Dense::call(const Tensor& x, bool) {
   return activate(matmul(x, v[0]) + v[1], activation_);
 }
 
-Conv2D::Conv2D(std::size_t filters, int kernel_size, Activation activation, Padding padding, int stride,
-               Initializer init)
-    : Layer("conv2d"), filters_(filters), kernel_(kernel_size), stride_(stride), activation_(activation),
-      padding_(padding), init_(init) {
+Conv2D::Conv2D(std::size_t filters, int kernel_size, Activation activation, Padding padding,
+               int stride, Initializer init)
+    : Layer("conv2d"),
+      filters_(filters),
+      kernel_(kernel_size),
+      stride_(stride),
+      activation_(activation),
+      padding_(padding),
+      init_(init) {
   if (filters == 0 || kernel_size <= 0 || stride <= 0) {
-    throw InvalidArgumentError(fmt::format("Conv2D: filters, kernel_size and stride must be > 0, got {}, {}, {}",
-                                           filters, kernel_size, stride));
+    throw InvalidArgumentError(
+        fmt::format("Conv2D: filters, kernel_size and stride must be > 0, got {}, {}, {}", filters,
+                    kernel_size, stride));
   }
 }
 
 void Conv2D::build(const Shape& s, Rng& rng) {
-  if (s.size() != 4) throw ShapeError(fmt::format("{}: expected NHWC input, got {}", name(), shape_str(s)));
+  if (s.size() != 4)
+    throw ShapeError(fmt::format("{}: expected NHWC input, got {}", name(), shape_str(s)));
   const auto k = static_cast<std::size_t>(kernel_);
   add_weight("kernel", init_kernel(init_, {k, k, s[3], filters_}, rng));
   add_weight("bias", zeros({filters_}));
@@ -99,17 +112,25 @@ Tensor Conv2D::call(const Tensor& x, bool) {
 }
 
 MaxPool2D::MaxPool2D(int pool_size, int stride, Padding padding)
-    : Layer("max_pool2d"), pool_(pool_size), stride_(stride ? stride : pool_size), padding_(padding) {}
+    : Layer("max_pool2d"),
+      pool_(pool_size),
+      stride_(stride ? stride : pool_size),
+      padding_(padding) {}
 
-Tensor MaxPool2D::call(const Tensor& x, bool) { return max_pool2d(x, {pool_, pool_}, {stride_, stride_}, padding_); }
+Tensor MaxPool2D::call(const Tensor& x, bool) {
+  return max_pool2d(x, {pool_, pool_}, {stride_, stride_}, padding_);
+}
 
 Tensor Flatten::call(const Tensor& x, bool) { return flatten(x); }
 
 Dropout::Dropout(double rate) : Layer("dropout"), rate_(rate) {
-  if (!(rate >= 0 && rate < 1)) throw InvalidArgumentError(fmt::format("Dropout: rate must be in [0, 1), got {}", rate));
+  if (!(rate >= 0 && rate < 1))
+    throw InvalidArgumentError(fmt::format("Dropout: rate must be in [0, 1), got {}", rate));
 }
 
-Tensor Dropout::call(const Tensor& x, bool training) { return training ? dropout(x, rate_, rng()) : x; }
+Tensor Dropout::call(const Tensor& x, bool training) {
+  return training ? dropout(x, rate_, rng()) : x;
+}
 
 void Sequential::adopt(Layer& layer) {
   layer.name_ = fmt::format("layer{}_{}", layers_.size(), layer.name_);

@@ -33,7 +33,8 @@ void adam_rows(T* w, T* m, T* v, const T* g, std::size_t n, T lr_t, T b1, T b2, 
 }
 }  // namespace
 
-Adam::Adam(AdamOptions options) : Optimizer("Adam", options.learning_rate, {"m", "v"}), opt_(std::move(options)) {
+Adam::Adam(AdamOptions options)
+    : Optimizer("Adam", options.learning_rate, {"m", "v"}), opt_(std::move(options)) {
   check_unit("beta1", opt_.beta1);
   check_unit("beta2", opt_.beta2);
   if (!std::isfinite(opt_.epsilon) || opt_.epsilon < 0) {
@@ -85,7 +86,8 @@ void Adam::apply_sparse(const IndexedSlices& grad, Variable& var, double lr) {
     if (opt_.lazy) {
       // LazyAdam: only the indexed rows of m, v and var change.
       for (std::size_t k = 0; k < merged.indices.size(); ++k) {
-        adam_rows<T>(w + idx[k] * row, m + idx[k] * row, v + idx[k] * row, g + k * row, row, lt, b1, b2, eps);
+        adam_rows<T>(w + idx[k] * row, m + idx[k] * row, v + idx[k] * row, g + k * row, row, lt, b1,
+                     b2, eps);
       }
       return;
     }

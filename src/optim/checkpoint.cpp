@@ -1,9 +1,9 @@
 // Checkpoint save/restore on top of the .npz format.
 #include "tapeflow/optim/checkpoint.hpp"
 
-#include <set>
-
 #include <fmt/format.h>
+
+#include <set>
 
 #include "tapeflow/core/error.hpp"
 #include "tapeflow/core/npz.hpp"
@@ -15,8 +15,8 @@ void save_checkpoint(const std::string& path, const std::vector<Variable>& varia
   std::map<std::string, Tensor> all;
   for (const auto& v : variables) {
     if (!all.emplace("vars/" + v.name(), v.value()).second) {
-      throw InvalidArgumentError(
-          fmt::format("save_checkpoint: two variables are named '{}'; names must be unique", v.name()));
+      throw InvalidArgumentError(fmt::format(
+          "save_checkpoint: two variables are named '{}'; names must be unique", v.name()));
     }
   }
   if (optimizer) {
@@ -38,10 +38,10 @@ std::map<std::string, Tensor> restore_checkpoint(const std::string& path,
       throw DataError(fmt::format("restore_checkpoint: '{}' has no variable '{}'", path, v.name()));
     }
     if (it->second.shape() != v.shape() || it->second.dtype() != v.dtype()) {
-      throw DataError(fmt::format(
-          "restore_checkpoint: variable '{}' is {} {} in '{}' but {} {} in the program", v.name(),
-          dtype_name(it->second.dtype()), shape_str(it->second.shape()), path,
-          dtype_name(v.dtype()), shape_str(v.shape())));
+      throw DataError(
+          fmt::format("restore_checkpoint: variable '{}' is {} {} in '{}' but {} {} in the program",
+                      v.name(), dtype_name(it->second.dtype()), shape_str(it->second.shape()), path,
+                      dtype_name(v.dtype()), shape_str(v.shape())));
     }
     values.push_back(&it->second);
   }

@@ -9,7 +9,9 @@ namespace tapeflow {
 namespace {
 template <class T>
 MPI_Datatype mpi_type() {
-  return std::is_same_v<T, float> ? MPI_FLOAT : std::is_same_v<T, double> ? MPI_DOUBLE : MPI_INT64_T;
+  return std::is_same_v<T, float>    ? MPI_FLOAT
+         : std::is_same_v<T, double> ? MPI_DOUBLE
+                                     : MPI_INT64_T;
 }
 
 void check(int rc, const char* what) {
@@ -23,7 +25,8 @@ Tensor allreduce_mean(const Tensor& t, MPI_Comm comm, int size) {
   return detail::dispatch_float("allreduce_gradients", t.dtype(), [&](auto tag) {
     using T = decltype(tag);
     detail::Array<T> a = detail::arr<T>(t);
-    check(MPI_Allreduce(MPI_IN_PLACE, a.data(), static_cast<int>(a.size()), mpi_type<T>(), MPI_SUM, comm),
+    check(MPI_Allreduce(MPI_IN_PLACE, a.data(), static_cast<int>(a.size()), mpi_type<T>(), MPI_SUM,
+                        comm),
           "allreduce_gradients");
     const T inv = T(1) / static_cast<T>(size);
     for (auto& x : a) x *= inv;
@@ -38,10 +41,11 @@ IndexedSlices allgather_slices(const IndexedSlices& s, MPI_Comm comm, int size) 
   check(MPI_Allgather(&n, 1, MPI_INT, counts.data(), 1, MPI_INT, comm), "allreduce_gradients");
   int total = 0;
   for (int r = 0; r < size; ++r) displs[r] = total, total += counts[r];
-  const std::size_t row = n ? s.values.size() / static_cast<std::size_t>(n) : shape_size(Shape(s.dense_shape.begin() + 1, s.dense_shape.end()));
+  const std::size_t row = n ? s.values.size() / static_cast<std::size_t>(n)
+                            : shape_size(Shape(s.dense_shape.begin() + 1, s.dense_shape.end()));
   auto idx = detail::Array<std::int64_t>::from_shape({static_cast<std::size_t>(total)});
-  check(MPI_Allgatherv(s.indices.data<std::int64_t>(), n, MPI_INT64_T, idx.data(), counts.data(), displs.data(),
-                       MPI_INT64_T, comm),
+  check(MPI_Allgatherv(s.indices.data<std::int64_t>(), n, MPI_INT64_T, idx.data(), counts.data(),
+                       displs.data(), MPI_INT64_T, comm),
         "allreduce_gradients");
   Tensor values = detail::dispatch_float("allreduce_gradients", s.values.dtype(), [&](auto tag) {
     using T = decltype(tag);
@@ -53,8 +57,8 @@ IndexedSlices allgather_slices(const IndexedSlices& s, MPI_Comm comm, int size) 
       vcounts[r] = counts[r] * static_cast<int>(row);
       vdispls[r] = displs[r] * static_cast<int>(row);
     }
-    check(MPI_Allgatherv(s.values.data<T>(), n * static_cast<int>(row), mpi_type<T>(), v.data(), vcounts.data(),
-                         vdispls.data(), mpi_type<T>(), comm),
+    check(MPI_Allgatherv(s.values.data<T>(), n * static_cast<int>(row), mpi_type<T>(), v.data(),
+                         vcounts.data(), vdispls.data(), mpi_type<T>(), comm),
           "allreduce_gradients");
     const T inv = T(1) / static_cast<T>(size);
     for (auto& x : v) x *= inv;
@@ -71,28 +75,33 @@ GradsAndVars allreduce_gradients(GradsAndVars gv, MPI_Comm comm, bool sparse_as_
   // otherwise leave the others waiting in a collective forever.
   std::vector<int> mine(gv.size() + 1), lo(gv.size() + 1), hi(gv.size() + 1);
   mine[0] = static_cast<int>(gv.size());
-  for (std::size_t i = 0; i < gv.size(); ++i) mine[i + 1] = sparse_as_dense && gv[i].first.is_sparse() ? 1 : kind_of(gv[i].first);
+  for (std::size_t i = 0; i < gv.size(); ++i)
+    mine[i + 1] = sparse_as_dense && gv[i].first.is_sparse() ? 1 : kind_of(gv[i].first);
   const int len = static_cast<int>(mine.size());
   int max_len = len;
   check(MPI_Allreduce(&len, &max_len, 1, MPI_INT, MPI_MAX, comm), "allreduce_gradients");
   mine.resize(static_cast<std::size_t>(max_len), -1);
   lo.resize(mine.size());
   hi.resize(mine.size());
-  check(MPI_Allreduce(mine.data(), lo.data(), max_len, MPI_INT, MPI_MIN, comm), "allreduce_gradients");
-  check(MPI_Allreduce(mine.data(), hi.data(), max_len, MPI_INT, MPI_MAX, comm), "allreduce_gradients");
+  check(MPI_Allreduce(mine.data(), lo.data(), max_len, MPI_INT, MPI_MIN, comm),
+        "allreduce_gradients");
+  check(MPI_Allreduce(mine.data(), hi.data(), max_len, MPI_INT, MPI_MAX, comm),
+        "allreduce_gradients");
   if (lo[0] != hi[0]) {
-    throw InvalidArgumentError(fmt::format(
-        "allreduce_gradients: ranks pass lists of different lengths ({} to {} pairs)", lo[0], hi[0]));
+    throw InvalidArgumentError(
+        fmt::format("allreduce_gradients: ranks pass lists of different lengths ({} to {} pairs)",
+                    lo[0], hi[0]));
   }
   std::vector<std::string> bad;
   for (std::size_t i = 0; i < gv.size(); ++i) {
     if (lo[i + 1] != hi[i + 1]) bad.push_back(gv[i].second.name());
   }
   if (!bad.empty()) {
-    throw InvalidArgumentError(fmt::format(
-        "allreduce_gradients: the gradient of ['{}'] is none or sparse on some ranks only; every rank must "
-        "compute gradients for the same variables",
-        fmt::join(bad, "', '")));
+    throw InvalidArgumentError(
+        fmt::format("allreduce_gradients: the gradient of ['{}'] is none or sparse on some ranks "
+                    "only; every rank must "
+                    "compute gradients for the same variables",
+                    fmt::join(bad, "', '")));
   }
   for (auto& [g, v] : gv) {
     if (g.is_none()) continue;
@@ -109,7 +118,8 @@ void broadcast_variables(const std::vector<Variable>& variables, int root, MPI_C
   for (Variable v : variables) {
     detail::dispatch_any(v.dtype(), [&](auto tag) {
       using T = decltype(tag);
-      check(MPI_Bcast(v.mutable_data<T>(), static_cast<int>(v.value().size()), mpi_type<T>(), root, comm),
+      check(MPI_Bcast(v.mutable_data<T>(), static_cast<int>(v.value().size()), mpi_type<T>(), root,
+                      comm),
             "broadcast_variables");
     });
   }
@@ -124,8 +134,8 @@ DistributedOptimizer::DistributedOptimizer(Optimizer& inner, MPI_Comm comm, bool
 GradsAndVars DistributedOptimizer::compute_gradients(const std::function<Tensor()>& loss_fn,
                                                      std::vector<Variable> var_list,
                                                      const std::optional<Tensor>& grad_loss) {
-  return allreduce_gradients(inner_.compute_gradients(loss_fn, std::move(var_list), grad_loss), comm_,
-                             sparse_as_dense_);
+  return allreduce_gradients(inner_.compute_gradients(loss_fn, std::move(var_list), grad_loss),
+                             comm_, sparse_as_dense_);
 }
 
 void DistributedOptimizer::apply_gradients(GradsAndVars gv, Variable* global_step) {
@@ -133,7 +143,8 @@ void DistributedOptimizer::apply_gradients(GradsAndVars gv, Variable* global_ste
 }
 
 void DistributedOptimizer::minimize(const std::function<Tensor()>& loss_fn, Variable* global_step,
-                                    std::vector<Variable> var_list, const std::optional<Tensor>& grad_loss) {
+                                    std::vector<Variable> var_list,
+                                    const std::optional<Tensor>& grad_loss) {
   apply_gradients(compute_gradients(loss_fn, std::move(var_list), grad_loss), global_step);
 }
 

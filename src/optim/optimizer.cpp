@@ -12,26 +12,30 @@
 
 namespace tapeflow {
 
-Optimizer::Optimizer(std::string name, LearningRate learning_rate, std::vector<std::string> slot_names)
-    : name_(std::move(name)), learning_rate_(std::move(learning_rate)), slot_names_(std::move(slot_names)) {
+Optimizer::Optimizer(std::string name, LearningRate learning_rate,
+                     std::vector<std::string> slot_names)
+    : name_(std::move(name)),
+      learning_rate_(std::move(learning_rate)),
+      slot_names_(std::move(slot_names)) {
   std::sort(slot_names_.begin(), slot_names_.end());
 }
 
 std::vector<Variable> Optimizer::resolve_var_list(std::vector<Variable> var_list) const {
   if (var_list.empty()) var_list = trainable_variables();
   if (var_list.empty()) {
-    throw NoVariablesError("compute_gradients: No variables to optimize (var_list is empty and no "
-                           "trainable variable exists)");
+    throw NoVariablesError(
+        "compute_gradients: No variables to optimize (var_list is empty and no "
+        "trainable variable exists)");
   }
   std::unordered_set<const void*> seen;
   for (const auto& v : var_list) {
     if (!seen.insert(v.key()).second) {
-      throw InvalidArgumentError(
-          fmt::format("compute_gradients: var_list contains the duplicate variable '{}'", v.name()));
+      throw InvalidArgumentError(fmt::format(
+          "compute_gradients: var_list contains the duplicate variable '{}'", v.name()));
     }
     if (!v.trainable()) {
-      throw InvalidArgumentError(fmt::format(
-          "compute_gradients: variable '{}' in var_list is not trainable", v.name()));
+      throw InvalidArgumentError(
+          fmt::format("compute_gradients: variable '{}' in var_list is not trainable", v.name()));
     }
   }
   return var_list;
@@ -141,7 +145,7 @@ void Optimizer::apply(GradsAndVars gv, Variable* global_step, bool from_minimize
   }
   // 5: non-finite policy and the clipping stage, still before any write.
   std::optional<GradsAndVars> staged = stage_.run(std::move(gv));
-  if (!staged) return;  // policy `skip`: nothing at all changes
+  if (!staged) return;                                     // policy `skip`: nothing at all changes
   for (const auto& [g, v] : *staged) validate_pair(g, v);  // a user transform may be wrong
   // 6: slots for the variables that have a gradient now.
   for (const auto& [g, v] : *staged) {
@@ -182,8 +186,9 @@ Variable& Optimizer::slot(const Variable& var, const std::string& name) {
   auto& slots = it->second.slots;
   auto s = slots.find(name);
   if (s == slots.end()) {
-    s = slots.emplace(name, Variable(zeros(var.shape(), var.dtype()),
-                                     fmt::format("{}/{}/{}", var.name(), name_, name), false))
+    s = slots
+            .emplace(name, Variable(zeros(var.shape(), var.dtype()),
+                                    fmt::format("{}/{}/{}", var.name(), name_, name), false))
             .first;
   }
   return s->second;
@@ -206,18 +211,21 @@ void Optimizer::set_clipping(clip::GradientTransform transform, clip::NonFinite 
 std::map<std::string, Tensor> Optimizer::state() const {
   std::map<std::string, Tensor> out;
   for (const auto& [key, set] : slots_) {
-    for (const auto& [name, var] : set.slots) out[fmt::format("{}/{}", set.var.name(), name)] = var.value();
+    for (const auto& [name, var] : set.slots)
+      out[fmt::format("{}/{}", set.var.name(), name)] = var.value();
   }
   out["iterations"] = Tensor(iterations_);
   for (const auto& [name, value] : scalars()) out[name] = Tensor(value);
   return out;
 }
 
-void Optimizer::load_state(const std::map<std::string, Tensor>& state, const std::vector<Variable>& vars) {
+void Optimizer::load_state(const std::map<std::string, Tensor>& state,
+                           const std::vector<Variable>& vars) {
   // Validate everything first, then write: a bad entry changes nothing.
   auto get = [&](const std::string& n) -> const Tensor& {
     auto it = state.find(n);
-    if (it == state.end()) throw DataError(fmt::format("{}: optimizer state is missing '{}'", name_, n));
+    if (it == state.end())
+      throw DataError(fmt::format("{}: optimizer state is missing '{}'", name_, n));
     return it->second;
   };
   const Tensor& iters = get("iterations");

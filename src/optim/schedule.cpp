@@ -1,10 +1,10 @@
 // Learning-rate schedules with TF1's formulas (SEMANTICS.md §9).
 #include "tapeflow/optim/schedule.hpp"
 
-#include <cmath>
-
 #include <fmt/format.h>
 #include <fmt/ranges.h>
+
+#include <cmath>
 
 #include "tapeflow/core/error.hpp"
 
@@ -52,14 +52,15 @@ Schedule exponential_decay(double learning_rate, std::int64_t decay_steps, doubl
 
 Schedule piecewise_constant(std::vector<std::int64_t> boundaries, std::vector<double> values) {
   if (values.size() != boundaries.size() + 1) {
-    throw InvalidArgumentError(fmt::format(
-        "piecewise_constant: boundaries has {} entries, so values needs {}, got {}",
-        boundaries.size(), boundaries.size() + 1, values.size()));
+    throw InvalidArgumentError(
+        fmt::format("piecewise_constant: boundaries has {} entries, so values needs {}, got {}",
+                    boundaries.size(), boundaries.size() + 1, values.size()));
   }
   for (std::size_t i = 1; i < boundaries.size(); ++i) {
     if (boundaries[i] <= boundaries[i - 1]) {
-      throw InvalidArgumentError(fmt::format(
-          "piecewise_constant: boundaries must increase strictly, got [{}]", fmt::join(boundaries, ", ")));
+      throw InvalidArgumentError(
+          fmt::format("piecewise_constant: boundaries must increase strictly, got [{}]",
+                      fmt::join(boundaries, ", ")));
     }
   }
   for (double v : values) check_rate("piecewise_constant", v);

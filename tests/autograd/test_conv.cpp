@@ -6,7 +6,8 @@ using namespace tapeflow;
 using tf_test::rand64;
 
 namespace {
-void check_grad(const std::function<Tensor(const std::vector<Tensor>&)>& f, const std::vector<Tensor>& in) {
+void check_grad(const std::function<Tensor(const std::vector<Tensor>&)>& f,
+                const std::vector<Tensor>& in) {
   const auto r = check_gradients(f, in);
   INFO("max abs error " << r.max_abs_error);
   CHECK(r.max_rel_error < 1e-6);
@@ -33,7 +34,8 @@ TEST_CASE("conv2d by hand and with TF's padding arithmetic", "[autograd][conv2d]
     const Tensor y = conv2d(big, ones({3, 3, 1, 1}, DType::float64), {2, 2}, Padding::same);
     CHECK(y.shape() == Shape{1, 3, 3, 1});
     CHECK(y.to_vector() == std::vector<double>{4, 6, 4, 6, 9, 6, 4, 6, 4});
-    CHECK(conv2d(big, ones({3, 3, 1, 1}, DType::float64), {2, 2}, Padding::valid).shape() == Shape{1, 2, 2, 1});
+    CHECK(conv2d(big, ones({3, 3, 1, 1}, DType::float64), {2, 2}, Padding::valid).shape() ==
+          Shape{1, 2, 2, 1});
   }
   SECTION("channels: each output channel sums its filter over input channels") {
     const Tensor two = nhwc({1, 10, 2, 20}, {1, 1, 2, 2});  // 1x2 image, 2 channels
@@ -53,7 +55,11 @@ TEST_CASE("conv2d gradients for input and filters", "[autograd][conv2d][gradchec
   for (auto padding : {Padding::same, Padding::valid}) {
     for (int stride : {1, 2}) {
       const Tensor f = rand64({3, 2, 3, 4}, 2);
-      check_grad([=](const auto& v) { return conv2d(v[0], v[1], {stride, stride}, padding); }, {x, f});
+      check_grad(
+          [=](const auto& v) {
+            return conv2d(v[0], v[1], {stride, stride}, padding);
+          },
+          {x, f});
     }
   }
 }
@@ -62,16 +68,20 @@ TEST_CASE("max and average pooling", "[autograd][pool]") {
   const Tensor x = nhwc({1, 5, 2, 3, 4, 0, 7, 8, 6}, {1, 3, 3, 1});
   SECTION("values") {
     CHECK(max_pool2d(x, {2, 2}, {1, 1}).to_vector() == std::vector<double>{5, 5, 8, 8});
-    CHECK(max_pool2d(x, {2, 2}, {2, 2}, Padding::same).to_vector() == std::vector<double>{5, 2, 8, 6});
-    CHECK(avg_pool2d(x, {2, 2}, {1, 1}).to_vector() == std::vector<double>{13 / 4.0, 11 / 4.0, 22 / 4.0, 18 / 4.0});
+    CHECK(max_pool2d(x, {2, 2}, {2, 2}, Padding::same).to_vector() ==
+          std::vector<double>{5, 2, 8, 6});
+    CHECK(avg_pool2d(x, {2, 2}, {1, 1}).to_vector() ==
+          std::vector<double>{13 / 4.0, 11 / 4.0, 22 / 4.0, 18 / 4.0});
     // SAME: edge windows average only their real elements (TF excludes padding).
-    CHECK(avg_pool2d(x, {2, 2}, {2, 2}, Padding::same).to_vector() == std::vector<double>{13 / 4.0, 1, 7.5, 6});
+    CHECK(avg_pool2d(x, {2, 2}, {2, 2}, Padding::same).to_vector() ==
+          std::vector<double>{13 / 4.0, 1, 7.5, 6});
   }
   SECTION("the max-pool gradient goes to the first maximum") {
     const Tensor tie = nhwc({1, 1, 1, 1}, {1, 2, 2, 1});
     GradientTape tape;
     tape.watch(tie);
-    CHECK(tape.gradient(max_pool2d(tie, {2, 2}, {2, 2}), tie).dense().to_vector() == std::vector<double>{1, 0, 0, 0});
+    CHECK(tape.gradient(max_pool2d(tie, {2, 2}, {2, 2}), tie).dense().to_vector() ==
+          std::vector<double>{1, 0, 0, 0});
   }
   SECTION("gradients") {
     const Tensor r = rand64({2, 5, 4, 3}, 3);  // distinct values: no ties

@@ -15,7 +15,8 @@ void check_grad(const Fn& f, const std::vector<Tensor>& inputs, double tol = 1e-
 Tensor i64(std::vector<std::int64_t> v, Shape s) { return Tensor::from_vector(v, s); }
 }  // namespace
 
-TEST_CASE("binary elementwise ops have correct gradients under broadcasting", "[autograd][ops][gradcheck]") {
+TEST_CASE("binary elementwise ops have correct gradients under broadcasting",
+          "[autograd][ops][gradcheck]") {
   const Tensor a = rand64({3, 4}, 1, 0.5, 2.0);
   const Tensor row = rand64({4}, 2, 0.5, 2.0);
   const Tensor col = rand64({3, 1}, 3, 0.5, 2.0);
@@ -80,8 +81,9 @@ TEST_CASE("binary ops: hand-computed values and TF's rules", "[autograd][ops]") 
   SECTION("mismatched shapes and dtypes are rejected by name") {
     CHECK_THROWS_WITH(add(zeros({3, 4}), zeros({2, 4})),
                       "add: operands with shapes [3, 4] and [2, 4] cannot be broadcast together");
-    CHECK_THROWS_WITH(mul(zeros({2}), zeros({2}, DType::float64)),
-                      Catch::Contains("mul") && Catch::Contains("float32") && Catch::Contains("float64"));
+    CHECK_THROWS_WITH(mul(zeros({2}), zeros({2}, DType::float64)), Catch::Contains("mul") &&
+                                                                       Catch::Contains("float32") &&
+                                                                       Catch::Contains("float64"));
     CHECK_THROWS_AS(add(zeros({2}, DType::int64), zeros({2}, DType::int64)), DTypeError);
   }
   SECTION("C++ scalars take the tensor's dtype") {
@@ -106,9 +108,11 @@ TEST_CASE("unary elementwise ops have correct gradients", "[autograd][ops][gradc
   check_grad([](const auto& v) { return sigmoid(v[0]); }, {x});
   check_grad([](const auto& v) { return relu(v[0]); }, {x});
   check_grad([](const auto& v) { return softplus(v[0]); }, {x});
-  // Through float32 the finite difference needs a larger step than float64 rounding allows for 1e-6.
+  // Through float32 the finite difference needs a larger step than float64 rounding allows for
+  // 1e-6.
   const auto r = check_gradients(
-      [](const auto& v) { return square(cast(cast(v[0], DType::float32), DType::float64)); }, {x}, 1e-2);
+      [](const auto& v) { return square(cast(cast(v[0], DType::float32), DType::float64)); }, {x},
+      1e-2);
   CHECK(r.max_rel_error < 1e-4);
 }
 
@@ -124,7 +128,8 @@ TEST_CASE("unary ops: hand-computed values", "[autograd][ops]") {
   CHECK(grad(square) == std::vector<double>{-2, 0, 4});
   CHECK_CLOSE(grad(tanh), {1 - std::pow(std::tanh(-1.0), 2), 1, 1 - std::pow(std::tanh(2.0), 2)});
   CHECK_CLOSE(grad(sigmoid), {0.19661193324148185, 0.25, 0.10499358540350662});
-  CHECK_CLOSE(softplus(Tensor({-1000, 0, 1000}, DType::float64)).to_vector(), {0, std::log(2.0), 1000});
+  CHECK_CLOSE(softplus(Tensor({-1000, 0, 1000}, DType::float64)).to_vector(),
+              {0, std::log(2.0), 1000});
   CHECK_CLOSE(sigmoid(Tensor({-1000, 1000}, DType::float64)).to_vector(), {0, 1});
 }
 
@@ -168,7 +173,8 @@ TEST_CASE("shape ops: values and gradients", "[autograd][ops][shape]") {
   SECTION("reshape") {
     CHECK(reshape(x, {4, -1}).shape() == Shape{4, 6});
     check_grad([](const auto& v) { return reshape(v[0], {6, 4}); }, {x});
-    CHECK_THROWS_WITH(reshape(x, {5, -1}), Catch::Contains("reshape") && Catch::Contains("[2, 3, 4]"));
+    CHECK_THROWS_WITH(reshape(x, {5, -1}),
+                      Catch::Contains("reshape") && Catch::Contains("[2, 3, 4]"));
   }
   SECTION("concat") {
     Tensor c = concat({Tensor{{1, 2}}, Tensor{{3, 4}, {5, 6}}}, 0);
@@ -217,8 +223,10 @@ TEST_CASE("reductions: values, keepdims, axes and gradients", "[autograd][ops][r
     CHECK(reduce_sum(m, std::vector<int>{-1}, true).shape() == Shape{2, 1});
     CHECK(reduce_mean(m, std::vector<int>{1}).to_vector() == std::vector<double>{2, 5});
     CHECK(reduce_max(m, std::vector<int>{0}).to_vector() == std::vector<double>{4, 5, 6});
-    CHECK_CLOSE(reduce_logsumexp(Tensor({1000, 1000}, DType::float64)).to_vector(), {1000 + std::log(2.0)});
-    CHECK(reduce_sum(m, std::vector<int>{}).shape() == Shape{2, 3});  // explicit empty list: no reduction
+    CHECK_CLOSE(reduce_logsumexp(Tensor({1000, 1000}, DType::float64)).to_vector(),
+                {1000 + std::log(2.0)});
+    CHECK(reduce_sum(m, std::vector<int>{}).shape() ==
+          Shape{2, 3});  // explicit empty list: no reduction
     CHECK(argmax(m, 1).to_vector() == std::vector<double>{2, 2});
     CHECK(argmax(Tensor{{3, 1}, {0, 7}}, 0).to_vector() == std::vector<double>{0, 1});
   }
@@ -249,7 +257,8 @@ TEST_CASE("softmax family: values, stability and gradients", "[autograd][ops][so
   const Tensor logits = rand64({3, 5}, 51, -3, 3);
   SECTION("values") {
     CHECK_CLOSE(softmax(Tensor({0, std::log(3.0)}, DType::float64)).to_vector(), {0.25, 0.75});
-    CHECK_CLOSE(log_softmax(Tensor({1000, 1000}, DType::float64)).to_vector(), {-std::log(2.0), -std::log(2.0)});
+    CHECK_CLOSE(log_softmax(Tensor({1000, 1000}, DType::float64)).to_vector(),
+                {-std::log(2.0), -std::log(2.0)});
     Tensor big({{1000, 0}}, DType::float64);
     Tensor lab({{0, 1}}, DType::float64);
     CHECK_CLOSE(softmax_cross_entropy_with_logits(lab, big).to_vector(), {1000});
@@ -258,9 +267,12 @@ TEST_CASE("softmax family: values, stability and gradients", "[autograd][ops][so
     check_grad([](const auto& v) { return softmax(v[0]); }, {logits});
     check_grad([](const auto& v) { return log_softmax(v[0]); }, {logits});
     const Tensor labels = softmax(rand64({3, 5}, 52));
-    check_grad([=](const auto& v) { return softmax_cross_entropy_with_logits(labels, v[0]); }, {logits});
+    check_grad([=](const auto& v) { return softmax_cross_entropy_with_logits(labels, v[0]); },
+               {logits});
     const Tensor sparse = i64({4, 0, 2}, {3});
-    check_grad([=](const auto& v) { return sparse_softmax_cross_entropy_with_logits(sparse, v[0]); }, {logits});
+    check_grad(
+        [=](const auto& v) { return sparse_softmax_cross_entropy_with_logits(sparse, v[0]); },
+        {logits});
   }
   SECTION("labels not summing to 1 keep TF's kernel gradient softmax - labels") {
     Tensor x({0, 0}, DType::float64);

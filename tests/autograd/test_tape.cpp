@@ -40,7 +40,8 @@ TEST_CASE("unconnected sources get none, or zeros when asked", "[autograd][tape]
   }
   SECTION("stop_gradient and integer casts cut the path") {
     GradientTape tape;
-    Tensor y = reduce_sum(stop_gradient(w) * 2.0) + reduce_sum(cast(cast(u, DType::int64), DType::float32));
+    Tensor y = reduce_sum(stop_gradient(w) * 2.0) +
+               reduce_sum(cast(cast(u, DType::int64), DType::float32));
     auto g = tape.gradient(y, std::vector<Variable>{w, u});
     CHECK(g[0].is_none());
     CHECK(g[1].is_none());
@@ -163,7 +164,8 @@ TEST_CASE("nested tapes both record", "[autograd][tape]") {
   CHECK(outer.gradient(y, w.value()).dense().item() == 6);
 }
 
-TEST_CASE("variables: names, assignment checks and the trainable collection", "[autograd][variable]") {
+TEST_CASE("variables: names, assignment checks and the trainable collection",
+          "[autograd][variable]") {
   const auto before = trainable_variables().size();
   {
     Variable a(Tensor{1}, "layer");
@@ -189,7 +191,8 @@ TEST_CASE("variables: names, assignment checks and the trainable collection", "[
   CHECK_THROWS_AS(Variable(Tensor(1), "int"), DTypeError);
 }
 
-TEST_CASE("a snapshot of a variable does not change when the variable is updated", "[autograd][variable]") {
+TEST_CASE("a snapshot of a variable does not change when the variable is updated",
+          "[autograd][variable]") {
   Variable v(Tensor{1, 2}, "v");
   Tensor snapshot = v.value();
   v.mutable_data<float>()[0] = 10;

@@ -46,15 +46,18 @@ TEST_CASE("clip_by_value clamps into [min, max] keeping shape and dtype", "[clip
   SECTION("errors") {
     CHECK_THROWS_WITH(clip_by_value(f64({1}), 2, 1), Catch::Contains("clip_value_min"));
     CHECK_THROWS_AS(clip_by_value(f64({1}), 2, 1), InvalidArgumentError);
-    CHECK_THROWS_WITH(clip_by_value(f64({1, 1}), f64({0, 2}), f64({1, 1})), Catch::Contains("clip_value_min"));
+    CHECK_THROWS_WITH(clip_by_value(f64({1, 1}), f64({0, 2}), f64({1, 1})),
+                      Catch::Contains("clip_value_min"));
     CHECK_THROWS_WITH(clip_by_value(f64({1}), kNaN, 1), Catch::Contains("clip_value"));
-    CHECK_THROWS_WITH(clip_by_value(f64({1, 2}), zeros({3, 2}, DType::float64), ones({2}, DType::float64)),
-                      Catch::Contains("broadcast"));
+    CHECK_THROWS_WITH(
+        clip_by_value(f64({1, 2}), zeros({3, 2}, DType::float64), ones({2}, DType::float64)),
+        Catch::Contains("broadcast"));
     CHECK_THROWS_AS(clip_by_value(Tensor(1), 0, 1), DTypeError);
   }
 }
 
-TEST_CASE("clip_by_value's gradient passes inside the inclusive bounds", "[clip][clip_by_value][autograd]") {
+TEST_CASE("clip_by_value's gradient passes inside the inclusive bounds",
+          "[clip][clip_by_value][autograd]") {
   SECTION("by hand, with bounds reached exactly") {
     Tensor t = f64({-2, -1, 0, 1, 2});
     GradientTape tape;
@@ -82,7 +85,8 @@ TEST_CASE("clip_by_value's gradient passes inside the inclusive bounds", "[clip]
   }
 }
 
-TEST_CASE("clip_by_value on IndexedSlices clips each duplicate row separately", "[clip][clip_by_value][sparse]") {
+TEST_CASE("clip_by_value on IndexedSlices clips each duplicate row separately",
+          "[clip][clip_by_value][sparse]") {
   IndexedSlices s{Tensor({{0.8, 0.8}, {0.8, -3}}, DType::float64), i64({1, 1}), {3, 2}};
   IndexedSlices out = clip_by_value(s, -1, 1);
   CHECK(out.indices.to_vector() == std::vector<double>{1, 1});
@@ -103,7 +107,8 @@ TEST_CASE("clip_by_norm rescales to clip_norm only above it", "[clip][clip_by_no
     CHECK_CLOSE(clip_by_norm(m, 1, std::vector<int>{1}).to_vector(), {0.6, 0.8, 0.3, 0.4});
     CHECK_CLOSE(clip_by_norm(m, 1, std::vector<int>{-1}).to_vector(), {0.6, 0.8, 0.3, 0.4});
     const double c0 = 1 / std::sqrt(9 + 0.09), c1 = 1 / std::sqrt(16 + 0.16);
-    CHECK_CLOSE(clip_by_norm(m, 1, std::vector<int>{0}).to_vector(), {3 * c0, 4 * c1, 0.3 * c0, 0.4 * c1});
+    CHECK_CLOSE(clip_by_norm(m, 1, std::vector<int>{0}).to_vector(),
+                {3 * c0, 4 * c1, 0.3 * c0, 0.4 * c1});
     const Tensor t3 = rand64({2, 3, 4}, 5, -3, 3);
     const auto out = clip_by_norm(t3, 1, std::vector<int>{0, 2}).to_vector();
     for (int j = 0; j < 3; ++j) {  // every [:, j, :] slice has norm <= 1
@@ -135,8 +140,10 @@ TEST_CASE("clip_by_norm rescales to clip_norm only above it", "[clip][clip_by_no
     CHECK(clip_by_norm(f64({3e300, 4e300}), kInf).to_vector() == std::vector<double>{3e300, 4e300});
   }
   SECTION("axis errors") {
-    CHECK_THROWS_WITH(clip_by_norm(zeros({2, 2}), 1, std::vector<int>{2}), Catch::Contains("out of range"));
-    CHECK_THROWS_WITH(clip_by_norm(zeros({2, 2}), 1, std::vector<int>{1, -1}), Catch::Contains("duplicate"));
+    CHECK_THROWS_WITH(clip_by_norm(zeros({2, 2}), 1, std::vector<int>{2}),
+                      Catch::Contains("out of range"));
+    CHECK_THROWS_WITH(clip_by_norm(zeros({2, 2}), 1, std::vector<int>{1, -1}),
+                      Catch::Contains("duplicate"));
   }
   SECTION("clipping twice equals clipping once") {
     const Tensor t = rand64({5}, 9, -4, 4);
@@ -150,7 +157,8 @@ TEST_CASE("clip_by_norm's gradient", "[clip][clip_by_norm][autograd]") {
     const Tensor t = rand64({3, 4}, 13, -2, 2);
     for (double c : {0.5, 100.0}) {
       for (const Axes& axes : {Axes{}, Axes{{1}}, Axes{{0}}}) {
-        const auto r = check_gradients([=](const auto& v) { return clip_by_norm(v[0], c, axes); }, {t});
+        const auto r =
+            check_gradients([=](const auto& v) { return clip_by_norm(v[0], c, axes); }, {t});
         CHECK(r.max_abs_error < 1e-6);
       }
     }
@@ -171,7 +179,8 @@ TEST_CASE("clip_by_norm's gradient", "[clip][clip_by_norm][autograd]") {
   }
 }
 
-TEST_CASE("clip_by_norm on IndexedSlices uses the values' norm and keeps them sparse", "[clip][clip_by_norm][sparse]") {
+TEST_CASE("clip_by_norm on IndexedSlices uses the values' norm and keeps them sparse",
+          "[clip][clip_by_norm][sparse]") {
   // Rows [3,0] and [4,0] at the same index: values norm 5, dense norm 7.
   IndexedSlices s{Tensor({{3, 0}, {4, 0}}, DType::float64), i64({2, 2}), {4, 2}};
   IndexedSlices out = clip_by_norm(s, 2.5);
@@ -181,10 +190,13 @@ TEST_CASE("clip_by_norm on IndexedSlices uses the values' norm and keeps them sp
   CHECK_CLOSE(rows.values.to_vector(), {3, 0, 3.5, 0});
 }
 
-TEST_CASE("clip_by_average_norm divides the L2 norm by the element count", "[clip][clip_by_average_norm]") {
-  CHECK_CLOSE(clip_by_average_norm(f64({3, 4}), 2).to_vector(), {2.4, 3.2});   // 5/2 = 2.5 > 2
-  CHECK(clip_by_average_norm(f64({3, 4}), 2.5).to_vector() == std::vector<double>{3, 4});  // at the limit
-  CHECK(clip_by_average_norm(zeros({4}, DType::float64), 1).to_vector() == std::vector<double>(4, 0.0));
+TEST_CASE("clip_by_average_norm divides the L2 norm by the element count",
+          "[clip][clip_by_average_norm]") {
+  CHECK_CLOSE(clip_by_average_norm(f64({3, 4}), 2).to_vector(), {2.4, 3.2});  // 5/2 = 2.5 > 2
+  CHECK(clip_by_average_norm(f64({3, 4}), 2.5).to_vector() ==
+        std::vector<double>{3, 4});  // at the limit
+  CHECK(clip_by_average_norm(zeros({4}, DType::float64), 1).to_vector() ==
+        std::vector<double>(4, 0.0));
   CHECK(clip_by_average_norm(Tensor{3.f, 4.f}, 2).dtype() == DType::float32);
   SECTION("IndexedSlices are densified with duplicates summed") {
     IndexedSlices s{Tensor({{1, 0}, {1, 0}}, DType::float64), i64({0, 0}), {2, 2}};
@@ -255,7 +267,8 @@ TEST_CASE("clip_by_global_norm scales every entry by one factor", "[clip][clip_b
   }
   SECTION("an kInf or NaN norm makes every element of every entry NaN, zeros included") {
     for (double bad : {kInf, kNaN}) {
-      auto [out, norm] = clip_by_global_norm(std::vector<Gradient>{f64({bad, 0}), f64({0, 1}), Gradient()}, 1);
+      auto [out, norm] =
+          clip_by_global_norm(std::vector<Gradient>{f64({bad, 0}), f64({0, 1}), Gradient()}, 1);
       CHECK_CLOSE(out[0].dense().to_vector(), {kNaN, kNaN});
       CHECK_CLOSE(out[1].dense().to_vector(), {kNaN, kNaN});
       CHECK(out[2].is_none());
@@ -291,7 +304,9 @@ TEST_CASE("clip_by_global_norm scales every entry by one factor", "[clip][clip_b
     CHECK_THROWS_WITH(clip_by_global_norm(in, -1), Catch::Contains("clip_norm"));
     CHECK_THROWS_WITH(clip_by_global_norm(in, 0), Catch::Contains("clip_norm"));
     CHECK(clip_by_global_norm(in, kInf).first[0].dense().to_vector() == std::vector<double>{3, 4});
-    CHECK_CLOSE(clip_by_global_norm(std::vector<Gradient>{f64({kInf})}, kInf).first[0].dense().to_vector(), {kNaN});
+    CHECK_CLOSE(
+        clip_by_global_norm(std::vector<Gradient>{f64({kInf})}, kInf).first[0].dense().to_vector(),
+        {kNaN});
   }
   SECTION("mixed float32 and float64 entries keep their dtypes") {
     auto [out, norm] = clip_by_global_norm(std::vector<Gradient>{Tensor{3.f}, f64({4})}, 1);

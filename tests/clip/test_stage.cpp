@@ -17,8 +17,8 @@ TEST_CASE("transforms map the list, pass none through, and chain left to right",
   const GradsAndVars gv{{f64({3, 0}), a}, {Gradient(), b}, {f64({0, -4}), c}};
 
   SECTION("each factory keeps length, order and none") {
-    for (const auto& t : {clip::identity(), clip::by_value(-1, 1), clip::by_norm(1), clip::by_average_norm(1),
-                          clip::by_global_norm(1)}) {
+    for (const auto& t : {clip::identity(), clip::by_value(-1, 1), clip::by_norm(1),
+                          clip::by_average_norm(1), clip::by_global_norm(1)}) {
       GradsAndVars out = t(gv);
       REQUIRE(out.size() == 3);
       CHECK(out[0].second == a);
@@ -61,7 +61,9 @@ TEST_CASE("transforms map the list, pass none through, and chain left to right",
     CHECK_THROWS_WITH(clip::by_value(kNaN, 1), Catch::Contains("clip_value"));
   }
   SECTION("sparse gradients stay sparse through by_value, by_norm and by_global_norm") {
-    IndexedSlices s{Tensor({{3, 4}}, DType::float64), Tensor::from_vector(std::vector<std::int64_t>{1}, {1}), {2, 2}};
+    IndexedSlices s{Tensor({{3, 4}}, DType::float64),
+                    Tensor::from_vector(std::vector<std::int64_t>{1}, {1}),
+                    {2, 2}};
     Variable e(zeros({2, 2}, DType::float64), "e");
     GradsAndVars sv{{s, e}};
     for (const auto& t : {clip::by_value(-1, 1), clip::by_norm(1), clip::by_global_norm(1)}) {
@@ -71,7 +73,8 @@ TEST_CASE("transforms map the list, pass none through, and chain left to right",
   }
 }
 
-TEST_CASE("an installed stage runs once inside apply_gradients, for every path", "[clip][stage][optim]") {
+TEST_CASE("an installed stage runs once inside apply_gradients, for every path",
+          "[clip][stage][optim]") {
   SECTION("minimize with by_global_norm equals manual compute -> clip_by_global_norm -> apply") {
     Variable w1(Tensor{1.f, -2.f}, "w1"), w2(Tensor{1.f, -2.f}, "w2");
     const Tensor x{3.f, 4.f};
@@ -126,7 +129,8 @@ TEST_CASE("the non-finite policies", "[clip][stage][optim]") {
   SECTION("raise names every offending variable and changes nothing") {
     auto opt = make(NonFinite::raise);
     CHECK_THROWS_AS(opt->apply_gradients(bad, &step), NonFiniteError);
-    CHECK_THROWS_WITH(opt->apply_gradients(bad, &step), Catch::Contains("'w'") && Catch::Contains("'u'"));
+    CHECK_THROWS_WITH(opt->apply_gradients(bad, &step),
+                      Catch::Contains("'w'") && Catch::Contains("'u'"));
     CHECK(w.value().to_vector() == std::vector<double>{1, 2});
     CHECK(step.value().item() == 0);
     CHECK(opt->iterations() == 0);

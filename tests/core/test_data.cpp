@@ -18,8 +18,8 @@ fs::path dir_for(const std::string& name) {
 }
 
 // Three 2x2 "images" with pixel values 0..11 and labels 7, 8, 9.
-void write_set(const fs::path& d, const std::string& split, const std::string& sep, const std::string& ext,
-               std::size_t labels = 3) {
+void write_set(const fs::path& d, const std::string& split, const std::string& sep,
+               const std::string& ext, std::size_t labels = 3) {
   std::vector<std::uint8_t> px, lab;
   for (int i = 0; i < 12; ++i) px.push_back(static_cast<std::uint8_t>(i));
   for (std::size_t i = 0; i < labels; ++i) lab.push_back(static_cast<std::uint8_t>(7 + i));
@@ -27,7 +27,9 @@ void write_set(const fs::path& d, const std::string& split, const std::string& s
   write_idx((d / (split + "-labels" + sep + "idx1-ubyte" + ext)).string(), {labels}, lab);
 }
 
-std::string raw_bytes(const std::vector<unsigned char>& v) { return std::string(v.begin(), v.end()); }
+std::string raw_bytes(const std::vector<unsigned char>& v) {
+  return std::string(v.begin(), v.end());
+}
 }  // namespace
 
 TEST_CASE("IDX files are read back with their dims and bytes, gzip or raw", "[core][idx]") {
@@ -64,18 +66,21 @@ TEST_CASE("broken IDX files raise DataError naming the problem", "[core][idx]") 
     CHECK_THROWS_WITH(read_idx(write_raw("t", header + "ab")), Catch::Contains("truncated"));
   }
   SECTION("a forged, huge dimension is caught before any allocation") {
-    CHECK_THROWS_WITH(read_idx(write_raw("f", raw_bytes({0, 0, 8, 1, 0xff, 0xff, 0xff, 0xff}) + "abcd")),
-                      Catch::Contains("4294967295"));
+    CHECK_THROWS_WITH(
+        read_idx(write_raw("f", raw_bytes({0, 0, 8, 1, 0xff, 0xff, 0xff, 0xff}) + "abcd")),
+        Catch::Contains("4294967295"));
   }
   SECTION("trailing data") {
     CHECK_THROWS_WITH(read_idx(write_raw("x", header + "abcdef")), Catch::Contains("trailing"));
   }
   SECTION("bad magic, type code, rank, short header") {
-    CHECK_THROWS_WITH(read_idx(write_raw("m", raw_bytes({1, 0, 8, 1, 0, 0, 0, 1}) + "a")), Catch::Contains("magic"));
+    CHECK_THROWS_WITH(read_idx(write_raw("m", raw_bytes({1, 0, 8, 1, 0, 0, 0, 1}) + "a")),
+                      Catch::Contains("magic"));
     CHECK_THROWS_WITH(read_idx(write_raw("c", raw_bytes({0, 0, 0x0d, 1, 0, 0, 0, 1}) + "abcd")),
                       Catch::Contains("0x0d"));
     CHECK_THROWS_WITH(read_idx(write_raw("r", raw_bytes({0, 0, 8, 0}))), Catch::Contains("rank"));
-    CHECK_THROWS_WITH(read_idx(write_raw("h", raw_bytes({0, 0, 8, 3, 0, 0}))), Catch::Contains("header"));
+    CHECK_THROWS_WITH(read_idx(write_raw("h", raw_bytes({0, 0, 8, 3, 0, 0}))),
+                      Catch::Contains("header"));
     CHECK_THROWS_AS(read_idx(write_raw("e", "")), DataError);
   }
   SECTION("a corrupt gzip stream") {
@@ -91,12 +96,14 @@ TEST_CASE("broken IDX files raise DataError naming the problem", "[core][idx]") 
   SECTION("images and labels of different counts") {
     const auto m = dir_for("mismatch");
     write_set(m, "train", "-", "", /*labels=*/2);
-    CHECK_THROWS_WITH(load_idx_dataset(m.string(), "train"), Catch::Contains("3 images") && Catch::Contains("2 labels"));
+    CHECK_THROWS_WITH(load_idx_dataset(m.string(), "train"),
+                      Catch::Contains("3 images") && Catch::Contains("2 labels"));
   }
   SECTION("missing files: the paths tried and how to get the data") {
     const auto e = dir_for("empty");
     CHECK_THROWS_WITH(load_idx_dataset(e.string(), "train"),
-                      Catch::Contains("train-images-idx3-ubyte.gz") && Catch::Contains("train-images.idx3-ubyte") &&
+                      Catch::Contains("train-images-idx3-ubyte.gz") &&
+                          Catch::Contains("train-images.idx3-ubyte") &&
                           Catch::Contains("make data"));
   }
 }

@@ -15,9 +15,7 @@ TEST_CASE("tensors are built from nested lists, factories and buffers", "[core][
     CHECK(t.dtype() == DType::float64);
     CHECK(t.data<double>()[1] == 2.5);
   }
-  SECTION("ragged lists are rejected") {
-    CHECK_THROWS_AS((Tensor{{1, 2}, {3}}), ShapeError);
-  }
+  SECTION("ragged lists are rejected") { CHECK_THROWS_AS((Tensor{{1, 2}, {3}}), ShapeError); }
   SECTION("scalars") {
     CHECK(Tensor(2.5).rank() == 0);
     CHECK(Tensor(2.5).dtype() == DType::float64);
@@ -38,9 +36,7 @@ TEST_CASE("tensors are built from nested lists, factories and buffers", "[core][
   SECTION("the array accessor checks the dtype") {
     CHECK_THROWS_AS(Tensor({1.0}).data<double>(), DTypeError);
   }
-  SECTION("item needs exactly one element") {
-    CHECK_THROWS_AS(Tensor({1, 2}).item(), ShapeError);
-  }
+  SECTION("item needs exactly one element") { CHECK_THROWS_AS(Tensor({1, 2}).item(), ShapeError); }
   SECTION("an undefined tensor says so") {
     Tensor t;
     CHECK_FALSE(t.defined());
@@ -92,7 +88,8 @@ TEST_CASE("a seeded generator repeats its stream and has the right moments", "[c
 TEST_CASE("tensors print like NumPy", "[core][format]") {
   CHECK(fmt::format("{}", Tensor{{1, 2}, {3, 4}}) ==
         "Tensor([[1, 2],\n        [3, 4]], shape=(2, 2), dtype=float32)");
-  CHECK(fmt::format("{}", Tensor({0.5}, DType::float64)) == "Tensor([0.5], shape=(1,), dtype=float64)");
+  CHECK(fmt::format("{}", Tensor({0.5}, DType::float64)) ==
+        "Tensor([0.5], shape=(1,), dtype=float64)");
   CHECK(fmt::format("{}", Tensor(3)) == "Tensor(3, shape=(), dtype=int64)");
   const std::string big = fmt::format("{}", zeros({2000}));
   CHECK(big == "Tensor([0, 0, 0, ..., 0, 0, 0], shape=(2000,), dtype=float32)");

@@ -5,7 +5,6 @@
 #include <cmath>
 #include <cstdio>
 #include <string>
-
 #include <tapeflow/optim/distributed.hpp>
 #include <tapeflow/tapeflow.hpp>
 
@@ -48,7 +47,8 @@ int main(int argc, char** argv) {
     DistributedOptimizer opt(sgd);
     auto gv = opt.compute_gradients([&] { return reduce_sum(w * f64({r, 2 * r}, {2})); }, {w});
     const double mean = (size - 1) / 2.0;
-    expect(close(gv[0].first.dense().to_vector(), {mean, 2 * mean}), "dense gradients are averaged");
+    expect(close(gv[0].first.dense().to_vector(), {mean, 2 * mean}),
+           "dense gradients are averaged");
   }
   {  // Sparse: every rank's rows, values / size, indices in rank order.
     Variable table(zeros({4, 1}, DType::float64), "table");
@@ -59,8 +59,10 @@ int main(int argc, char** argv) {
     expect(gv[0].first.is_sparse(), "IndexedSlices stay sparse");
     std::vector<double> want_idx, want_val;
     for (int q = 0; q < size; ++q) want_idx.push_back(q % 4), want_val.push_back(1.0 / size);
-    expect(close(gv[0].first.sparse().indices.to_vector(), want_idx), "indices are allgathered in rank order");
-    expect(close(gv[0].first.sparse().values.to_vector(), want_val), "values are divided by the rank count");
+    expect(close(gv[0].first.sparse().indices.to_vector(), want_idx),
+           "indices are allgathered in rank order");
+    expect(close(gv[0].first.sparse().values.to_vector(), want_val),
+           "values are divided by the rank count");
     DistributedOptimizer dense(sgd, MPI_COMM_WORLD, /*sparse_as_dense=*/true);
     auto gd = dense.compute_gradients([&] { return reduce_sum(gather(table, idx)); }, {table});
     expect(gd[0].first.is_dense(), "sparse_as_dense densifies");
@@ -77,7 +79,8 @@ int main(int argc, char** argv) {
     }
     expect(size == 1 || raised, "a none-on-some-ranks gradient raises naming the variable");
   }
-  {  // Training: 2 ranks on half batches = 1 process on the full batch, with clipping after the average.
+  {  // Training: 2 ranks on half batches = 1 process on the full batch, with clipping after the
+     // average.
     const Tensor x = f64({1, 2, 3, 4, -1, 0.5, 2, -3}, {4, 2});
     const Tensor y = f64({1, -1, 2, 0}, {4, 1});
     auto train = [&](bool distributed) {
@@ -86,8 +89,12 @@ int main(int argc, char** argv) {
       adam.set_clipping(clip::by_global_norm(0.5));
       DistributedOptimizer dist(adam);
       const std::size_t half = 4 / static_cast<std::size_t>(size);
-      const Tensor xs = distributed ? slice(x, {static_cast<long>(rank * half), 0}, {static_cast<long>(half), 2}) : x;
-      const Tensor ys = distributed ? slice(y, {static_cast<long>(rank * half), 0}, {static_cast<long>(half), 1}) : y;
+      const Tensor xs =
+          distributed ? slice(x, {static_cast<long>(rank * half), 0}, {static_cast<long>(half), 2})
+                      : x;
+      const Tensor ys =
+          distributed ? slice(y, {static_cast<long>(rank * half), 0}, {static_cast<long>(half), 1})
+                      : y;
       std::vector<double> norms;
       for (int step = 0; step < 5; ++step) {
         auto loss = [&] { return reduce_mean(square(matmul(xs, w) - ys)); };
@@ -102,13 +109,16 @@ int main(int argc, char** argv) {
     };
     const auto local = train(false);
     const auto dist = train(true);
-    expect(close(local.first, dist.first, 1e-12), "distributed training equals full-batch training");
-    expect(close(local.second, dist.second, 1e-12), "every rank clips by the global norm of the average");
+    expect(close(local.first, dist.first, 1e-12),
+           "distributed training equals full-batch training");
+    expect(close(local.second, dist.second, 1e-12),
+           "every rank clips by the global norm of the average");
   }
 
   int total = 0;
   MPI_Allreduce(&failures, &total, 1, MPI_INT, MPI_SUM, MPI_COMM_WORLD);
-  if (rank == 0) std::printf("%s: %d ranks, %d failures\n", total ? "FAILED" : "passed", size, total);
+  if (rank == 0)
+    std::printf("%s: %d ranks, %d failures\n", total ? "FAILED" : "passed", size, total);
   MPI_Finalize();
   return total ? 1 : 0;
 }

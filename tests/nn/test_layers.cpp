@@ -69,8 +69,10 @@ TEST_CASE("equal seeds give equal models", "[nn][layers]") {
     m->add<nn::Dense>(5, nn::Activation::tanh);
     m->build({3});
   }
-  CHECK(a.trainable_variables()[0].value().to_vector() == b.trainable_variables()[0].value().to_vector());
-  CHECK(a.trainable_variables()[0].value().to_vector() != c.trainable_variables()[0].value().to_vector());
+  CHECK(a.trainable_variables()[0].value().to_vector() ==
+        b.trainable_variables()[0].value().to_vector());
+  CHECK(a.trainable_variables()[0].value().to_vector() !=
+        c.trainable_variables()[0].value().to_vector());
 }
 
 TEST_CASE("Dense computes activation(x W + b) and needs rank-2 input", "[nn][layers]") {

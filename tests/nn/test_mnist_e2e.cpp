@@ -25,8 +25,12 @@ TEST_CASE("an MLP learns real MNIST digits: the loss falls and accuracy clears 8
     batches.start_epoch(epoch);
     for (std::size_t i = 0; i < batches.size(); ++i) {
       const Dataset b = batches.batch(i);
-      opt.minimize([&] { return reduce_mean(sparse_softmax_cross_entropy_with_logits(b.labels, model(b.images, true))); },
-                   nullptr, model.trainable_variables());
+      opt.minimize(
+          [&] {
+            return reduce_mean(
+                sparse_softmax_cross_entropy_with_logits(b.labels, model(b.images, true)));
+          },
+          nullptr, model.trainable_variables());
     }
   }
   const double after = mean_loss(test);

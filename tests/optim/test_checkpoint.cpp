@@ -26,8 +26,9 @@ struct Model {
     (void)tag;
   }
   Tensor loss(int step) const {
-    const Tensor idx = Tensor::from_vector(std::vector<std::int64_t>{step % 3, (step + 1) % 3, step % 3}, {3});
-    const Tensor rows = gather(table, idx);          // [3, 2]
+    const Tensor idx =
+        Tensor::from_vector(std::vector<std::int64_t>{step % 3, (step + 1) % 3, step % 3}, {3});
+    const Tensor rows = gather(table, idx);            // [3, 2]
     return reduce_sum(square(matmul(rows, w) - 1.0));  // dense for w, IndexedSlices for table
   }
 };
@@ -40,7 +41,8 @@ std::unique_ptr<Optimizer> make(const std::string& kind) {
 }
 }  // namespace
 
-TEST_CASE("k steps + save + restore + N-k steps equal N steps, bit for bit", "[optim][checkpoint]") {
+TEST_CASE("k steps + save + restore + N-k steps equal N steps, bit for bit",
+          "[optim][checkpoint]") {
   const int N = 6, k = 2;
   for (const std::string kind : {"sgd", "momentum", "adam", "lazy_adam"}) {
     DYNAMIC_SECTION(kind) {
@@ -118,7 +120,8 @@ TEST_CASE("bad checkpoints raise DataError and change nothing", "[optim][checkpo
   }
   SECTION("a missing variable") {
     Variable other(Tensor({1}, DType::float64), "other_var");
-    CHECK_THROWS_WITH(restore_checkpoint(path, {target, other}, &fresh), Catch::Contains("other_var"));
+    CHECK_THROWS_WITH(restore_checkpoint(path, {target, other}, &fresh),
+                      Catch::Contains("other_var"));
     untouched();
   }
   SECTION("a shape or dtype mismatch") {
@@ -127,7 +130,8 @@ TEST_CASE("bad checkpoints raise DataError and change nothing", "[optim][checkpo
     untouched();
   }
   SECTION("a missing file") {
-    CHECK_THROWS_AS(restore_checkpoint(scratch("bad", "nope.npz").string(), {target}, &fresh), DataError);
+    CHECK_THROWS_AS(restore_checkpoint(scratch("bad", "nope.npz").string(), {target}, &fresh),
+                    DataError);
   }
   SECTION("the write is atomic: no temporary file is left behind") {
     for (const auto& entry : fs::directory_iterator(scratch("bad", "").parent_path())) {

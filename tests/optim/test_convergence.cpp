@@ -45,7 +45,9 @@ TEST_CASE("logistic regression separates a fixed data set", "[optim][convergence
       auto opt = make(kind);
       double first = 0, last = 0;
       for (int step = 0; step < 200; ++step) {
-        auto loss = [&] { return reduce_mean(sparse_softmax_cross_entropy_with_logits(y, matmul(X, w) + b)); };
+        auto loss = [&] {
+          return reduce_mean(sparse_softmax_cross_entropy_with_logits(y, matmul(X, w) + b));
+        };
         if (step == 0) first = loss().item();
         opt->minimize(loss, nullptr, {w, b});
         last = loss().item();

@@ -12,7 +12,8 @@ Tensor f64(std::initializer_list<double> v) { return Tensor(v, DType::float64); 
 Tensor i64(std::vector<std::int64_t> v) { return Tensor::from_vector(v, {v.size()}); }
 }  // namespace
 
-TEST_CASE("compute_gradients returns one pair per variable in var_list order", "[optim][contract]") {
+TEST_CASE("compute_gradients returns one pair per variable in var_list order",
+          "[optim][contract]") {
   Variable a(f64({1, 2}), "a"), b(f64({3}), "b"), unused(f64({0}), "unused");
   SGD opt(0.1);
   SECTION("dense gradients and none for an unconnected variable") {
@@ -42,12 +43,15 @@ TEST_CASE("compute_gradients returns one pair per variable in var_list order", "
   SECTION("a grad_loss that does not match the loss is rejected") {
     CHECK_THROWS_WITH(opt.compute_gradients([&] { return a * a; }, {a}, f64({1})),
                       Catch::Contains("shape") && Catch::Contains("grad_loss"));
-    CHECK_THROWS_AS(opt.compute_gradients([&] { return a * a; }, {a}, Tensor{1.f, 1.f}), DTypeError);
+    CHECK_THROWS_AS(opt.compute_gradients([&] { return a * a; }, {a}, Tensor{1.f, 1.f}),
+                    DTypeError);
   }
   SECTION("duplicate or non-trainable variables in var_list are errors") {
     Variable frozen(f64({1}), "frozen", false);
-    CHECK_THROWS_WITH(opt.compute_gradients([&] { return a * 1.0; }, {a, a}), Catch::Contains("duplicate"));
-    CHECK_THROWS_WITH(opt.compute_gradients([&] { return a * 1.0; }, {frozen}), Catch::Contains("trainable"));
+    CHECK_THROWS_WITH(opt.compute_gradients([&] { return a * 1.0; }, {a, a}),
+                      Catch::Contains("duplicate"));
+    CHECK_THROWS_WITH(opt.compute_gradients([&] { return a * 1.0; }, {frozen}),
+                      Catch::Contains("trainable"));
   }
   SECTION("a loss recorded on the caller's tape") {
     GradientTape tape;
@@ -63,7 +67,8 @@ TEST_CASE("compute_gradients with nothing to differentiate", "[optim][contract]"
   if (!trainable_variables().empty()) return;
   SGD opt(0.1);
   CHECK_THROWS_AS(opt.compute_gradients([] { return Tensor(1.0); }), NoVariablesError);
-  CHECK_THROWS_WITH(opt.compute_gradients([] { return Tensor(1.0); }), Catch::Contains("No variables to optimize"));
+  CHECK_THROWS_WITH(opt.compute_gradients([] { return Tensor(1.0); }),
+                    Catch::Contains("No variables to optimize"));
 }
 
 TEST_CASE("apply_gradients validates everything before it writes anything", "[optim][contract]") {
@@ -78,15 +83,18 @@ TEST_CASE("apply_gradients validates everything before it writes anything", "[op
     CHECK_THROWS_AS(opt.apply_gradients({{Gradient(), w}, {Gradient(), b}}), NoGradientsError);
     CHECK_THROWS_WITH(opt.apply_gradients({{Gradient(), w}, {Gradient(), b}}),
                       Catch::Contains("No gradients provided for any variable: ['w', 'b']"));
-    CHECK_THROWS_WITH(opt.minimize([&] { return Tensor(1.0) * 1.0; }, nullptr, {w}),
-                      Catch::Contains("No gradients provided") && Catch::Contains("does not depend"));
+    CHECK_THROWS_WITH(
+        opt.minimize([&] { return Tensor(1.0) * 1.0; }, nullptr, {w}),
+        Catch::Contains("No gradients provided") && Catch::Contains("does not depend"));
   }
   SECTION("a duplicated variable") {
-    CHECK_THROWS_WITH(opt.apply_gradients({{f64({1, 1}), w}, {f64({1, 1}), w}}), Catch::Contains("duplicate"));
+    CHECK_THROWS_WITH(opt.apply_gradients({{f64({1, 1}), w}, {f64({1, 1}), w}}),
+                      Catch::Contains("duplicate"));
   }
   SECTION("a shape mismatch anywhere leaves every variable, slot and counter untouched") {
-    CHECK_THROWS_WITH(opt.apply_gradients({{f64({1, 1}), w}, {f64({1, 1, 1}), b}}, &step),
-                      "apply_gradients: var and grad do not have the same shape: var 'b' is [1], grad is [3]");
+    CHECK_THROWS_WITH(
+        opt.apply_gradients({{f64({1, 1}), w}, {f64({1, 1, 1}), b}}, &step),
+        "apply_gradients: var and grad do not have the same shape: var 'b' is [1], grad is [3]");
     CHECK(w.value().to_vector() == std::vector<double>{1, 2});
     CHECK_FALSE(opt.get_slot(w, "m"));
     CHECK(step.value().item() == 0);
@@ -98,18 +106,24 @@ TEST_CASE("apply_gradients validates everything before it writes anything", "[op
   }
   SECTION("IndexedSlices checks") {
     Variable t(zeros({3, 2}, DType::float64), "t");
-    auto slices = [&](Tensor values, Tensor idx, Shape s) { return Gradient(IndexedSlices{values, idx, s}); };
-    CHECK_THROWS_WITH(opt.apply_gradients({{slices(zeros({1, 2}, DType::float64), i64({3}), {3, 2}), t}}),
-                      Catch::Contains("out of range"));
-    CHECK_THROWS_WITH(opt.apply_gradients({{slices(zeros({1, 3}, DType::float64), i64({0}), {3, 3}), t}}),
-                      Catch::Contains("shape"));
-    CHECK_THROWS_WITH(opt.apply_gradients({{slices(zeros({2, 2}, DType::float64), i64({0}), {3, 2}), t}}),
-                      Catch::Contains("shape"));
+    auto slices = [&](Tensor values, Tensor idx, Shape s) {
+      return Gradient(IndexedSlices{values, idx, s});
+    };
+    CHECK_THROWS_WITH(
+        opt.apply_gradients({{slices(zeros({1, 2}, DType::float64), i64({3}), {3, 2}), t}}),
+        Catch::Contains("out of range"));
+    CHECK_THROWS_WITH(
+        opt.apply_gradients({{slices(zeros({1, 3}, DType::float64), i64({0}), {3, 3}), t}}),
+        Catch::Contains("shape"));
+    CHECK_THROWS_WITH(
+        opt.apply_gradients({{slices(zeros({2, 2}, DType::float64), i64({0}), {3, 2}), t}}),
+        Catch::Contains("shape"));
     CHECK(t.value().to_vector() == std::vector<double>(6, 0.0));
   }
 }
 
-TEST_CASE("apply_gradients skips none, counts steps and creates slots lazily", "[optim][contract]") {
+TEST_CASE("apply_gradients skips none, counts steps and creates slots lazily",
+          "[optim][contract]") {
   Variable w(f64({1, 2}), "w"), b(f64({3}), "b");
   Variable step = create_global_step();
   Momentum opt(0.1, 0.9);
@@ -147,7 +161,9 @@ TEST_CASE("SGD: var -= lr * g, dense and sparse", "[optim][sgd]") {
   CHECK_CLOSE(w.value().to_vector(), {0.4, 1.2});
   SECTION("sparse: scatter-subtract, duplicates accumulate, other rows untouched") {
     Variable t(Tensor({{1, 1}, {1, 1}, {1, 1}}, DType::float64), "t");
-    opt.apply_gradients({{IndexedSlices{Tensor({{1, 2}, {3, 4}, {5, 6}}, DType::float64), i64({2, 0, 2}), {3, 2}}, t}});
+    opt.apply_gradients(
+        {{IndexedSlices{Tensor({{1, 2}, {3, 4}, {5, 6}}, DType::float64), i64({2, 0, 2}), {3, 2}},
+          t}});
     CHECK_CLOSE(t.value().to_vector(), {0.7, 0.6, 1, 1, 0.4, 0.2});
   }
   SECTION("float32 variables") {
@@ -253,7 +269,8 @@ TEST_CASE("Adam: TF1's bias-corrected step with epsilon hat", "[optim][adam]") {
     opt.apply_gradients({{f64({1}), a}, {f64({1}), b}, {f64({1}), c}});
     CHECK(opt.beta1_power() == Approx(0.81));
     CHECK(opt.beta2_power() == Approx(0.999 * 0.999));
-    opt.apply_gradients({{f64({1}), a}, {Gradient(), b}, {Gradient(), c}});  // even with none entries
+    opt.apply_gradients(
+        {{f64({1}), a}, {Gradient(), b}, {Gradient(), c}});  // even with none entries
     CHECK(opt.beta1_power() == Approx(0.729));
   }
   SECTION("a variable first updated at t = 3 gets the bias correction of step 3 (~0.0064)") {
@@ -262,8 +279,9 @@ TEST_CASE("Adam: TF1's bias-corrected step with epsilon hat", "[optim][adam]") {
     opt.apply_gradients({{f64({0.5}), a}, {Gradient(), late}});
     opt.apply_gradients({{f64({0.5}), a}, {Gradient(), late}});
     opt.apply_gradients({{f64({0.5}), a}, {f64({0.5}), late}});
-    CHECK(-late.value().item() == Approx(0.01 * std::sqrt(1 - std::pow(0.999, 3)) / (1 - std::pow(0.9, 3)) *
-                                         0.05 / (std::sqrt(0.00025) + 1e-8)));
+    CHECK(-late.value().item() ==
+          Approx(0.01 * std::sqrt(1 - std::pow(0.999, 3)) / (1 - std::pow(0.9, 3)) * 0.05 /
+                 (std::sqrt(0.00025) + 1e-8)));
     CHECK(-late.value().item() == Approx(0.0064).margin(1e-4));
   }
   SECTION("sparse, not lazy: equals the dense update with the zero-filled (merged) gradient") {
@@ -281,8 +299,10 @@ TEST_CASE("Adam: TF1's bias-corrected step with epsilon hat", "[optim][adam]") {
     Variable s(Tensor({{1, 2}, {3, 4}, {5, 6}}, DType::float64), "s");
     Adam lazy(AdamOptions{0.1, 0.9, 0.999, 1e-8, true});
     AdamRef r{0.1, 0.9, 0.999, 1e-8};
-    lazy.apply_gradients({{Gradient(IndexedSlices{Tensor({{0.5, 0.5}}, DType::float64), i64({1}), {3, 2}}), s}});
-    lazy.apply_gradients({{Gradient(IndexedSlices{Tensor({{0.5, 0.5}}, DType::float64), i64({1}), {3, 2}}), s}});
+    lazy.apply_gradients(
+        {{Gradient(IndexedSlices{Tensor({{0.5, 0.5}}, DType::float64), i64({1}), {3, 2}}), s}});
+    lazy.apply_gradients(
+        {{Gradient(IndexedSlices{Tensor({{0.5, 0.5}}, DType::float64), i64({1}), {3, 2}}), s}});
     double e = 3;
     e = r.step(e, 0.5, 1);
     e = r.step(e, 0.5, 2);
@@ -295,7 +315,8 @@ TEST_CASE("Adam: TF1's bias-corrected step with epsilon hat", "[optim][adam]") {
     CHECK_THROWS_WITH(Adam(AdamOptions{0.001, 1.0}), "Adam: beta1 must be in [0, 1), got 1");
     CHECK_THROWS_WITH(Adam(AdamOptions{0.001, 0.9, -0.1}), Catch::Contains("beta2"));
     CHECK_THROWS_WITH(Adam(AdamOptions{0.001, 0.9, 0.999, -1}), Catch::Contains("epsilon"));
-    CHECK_THROWS_WITH(Adam(AdamOptions{std::numeric_limits<double>::infinity()}), Catch::Contains("learning_rate"));
+    CHECK_THROWS_WITH(Adam(AdamOptions{std::numeric_limits<double>::infinity()}),
+                      Catch::Contains("learning_rate"));
   }
 }
 

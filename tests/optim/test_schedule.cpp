@@ -5,7 +5,8 @@
 
 using namespace tapeflow;
 
-TEST_CASE("exponential_decay, piecewise_constant and cosine_decay follow TF's formulas", "[optim][schedule]") {
+TEST_CASE("exponential_decay, piecewise_constant and cosine_decay follow TF's formulas",
+          "[optim][schedule]") {
   auto e = exponential_decay(0.1, 10, 0.5);
   CHECK(e(0) == Approx(0.1));
   CHECK(e(5) == Approx(0.1 * std::pow(0.5, 0.5)));
@@ -36,7 +37,8 @@ TEST_CASE("schedules validate their arguments", "[optim][schedule]") {
   CHECK_THROWS_WITH(cosine_decay(1, -5), Catch::Contains("decay_steps"));
 }
 
-TEST_CASE("the learning rate is read at the step before this call's increment", "[optim][schedule]") {
+TEST_CASE("the learning rate is read at the step before this call's increment",
+          "[optim][schedule]") {
   SECTION("with a global step") {
     Variable w(Tensor({0}, DType::float64), "w");
     Variable step = create_global_step();

@@ -27,8 +27,8 @@ struct IndexedSlices {
 class Gradient {
  public:
   Gradient() = default;
-  Gradient(Tensor dense);           // NOLINT: implicit, a tensor is a gradient
-  Gradient(IndexedSlices sparse);   // NOLINT
+  Gradient(Tensor dense);          // NOLINT: implicit, a tensor is a gradient
+  Gradient(IndexedSlices sparse);  // NOLINT
 
   bool is_none() const { return std::holds_alternative<std::monostate>(v_); }
   bool is_dense() const { return std::holds_alternative<Tensor>(v_); }

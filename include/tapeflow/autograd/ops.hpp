@@ -44,8 +44,7 @@ Tensor cast(const Tensor& x, DType dtype);
 /// Matrix product of rank-2 tensors, or batched over the first axis of rank-3
 /// tensors (equal batch sizes). Flags transpose the last two axes of an input.
 /// Runs on BLAS (OpenBLAS sgemm/dgemm).
-Tensor matmul(const Tensor& a, const Tensor& b, bool transpose_a = false,
-              bool transpose_b = false);
+Tensor matmul(const Tensor& a, const Tensor& b, bool transpose_a = false, bool transpose_b = false);
 
 // Shape ops.
 /// `perm` defaults to reversing the axes.
@@ -88,11 +87,11 @@ enum class Padding { same, valid };
 Tensor conv2d(const Tensor& input, const Tensor& filters, const std::vector<int>& strides = {1, 1},
               Padding padding = Padding::valid);
 /// Max over each window (padding never wins); the gradient goes to the first maximum.
-Tensor max_pool2d(const Tensor& input, const std::vector<int>& ksize, const std::vector<int>& strides,
-                  Padding padding = Padding::valid);
+Tensor max_pool2d(const Tensor& input, const std::vector<int>& ksize,
+                  const std::vector<int>& strides, Padding padding = Padding::valid);
 /// Mean over each window's real (unpadded) elements, as TF.
-Tensor avg_pool2d(const Tensor& input, const std::vector<int>& ksize, const std::vector<int>& strides,
-                  Padding padding = Padding::valid);
+Tensor avg_pool2d(const Tensor& input, const std::vector<int>& ksize,
+                  const std::vector<int>& strides, Padding padding = Padding::valid);
 /// Keeps each element with probability 1 - rate and scales it by 1 / (1 - rate)
 /// (tf.nn.dropout); the mask comes from `rng`. rate 0 returns x.
 Tensor dropout(const Tensor& x, double rate, Rng& rng);

@@ -35,7 +35,8 @@ IndexedSlices clip_by_value(const IndexedSlices& t, double clip_value_min, doubl
 /// @throws InvalidArgumentError for clip_norm <= 0 or NaN ("clip_norm"), a bad axis.
 Tensor clip_by_norm(const Tensor& t, double clip_norm, const Axes& axes = std::nullopt);
 /// On the values (axes refer to the values' axes); duplicates are not merged.
-IndexedSlices clip_by_norm(const IndexedSlices& t, double clip_norm, const Axes& axes = std::nullopt);
+IndexedSlices clip_by_norm(const IndexedSlices& t, double clip_norm,
+                           const Axes& axes = std::nullopt);
 
 /// TF1: t * clip_norm * min(N / ‖t‖, 1 / clip_norm), N = size(t): t is scaled
 /// when ‖t‖ / N (the L2 norm divided by the element count) exceeds clip_norm.
@@ -81,8 +82,9 @@ class GradientTransform {
   GradientTransform();
   explicit GradientTransform(Fn fn);
   /// Any user callable GradsAndVars -> GradsAndVars.
-  template <class F, class = std::enable_if_t<std::is_invocable_r_v<GradsAndVars, F, GradsAndVars> &&
-                                              !std::is_same_v<std::decay_t<F>, GradientTransform>>>
+  template <class F,
+            class = std::enable_if_t<std::is_invocable_r_v<GradsAndVars, F, GradsAndVars> &&
+                                     !std::is_same_v<std::decay_t<F>, GradientTransform>>>
   GradientTransform(F f)  // NOLINT: implicit, so a lambda can be installed directly
       : fn_([f = std::move(f)](GradsAndVars gv, Report&) { return f(std::move(gv)); }) {}
 
@@ -106,7 +108,8 @@ GradientTransform by_global_norm(double clip_norm);
 GradientTransform chain(std::vector<GradientTransform> transforms);
 template <class... T>
 GradientTransform chain(GradientTransform first, T... rest) {
-  return chain(std::vector<GradientTransform>{std::move(first), GradientTransform(std::move(rest))...});
+  return chain(
+      std::vector<GradientTransform>{std::move(first), GradientTransform(std::move(rest))...});
 }
 
 /// What to do when a gradient entering the stage has an inf or NaN element.

@@ -1,13 +1,13 @@
 // Tensor: a cheap-to-copy, immutable handle over contiguous row-major storage.
 #pragma once
+#include <fmt/format.h>
+
 #include <cstddef>
 #include <cstdint>
 #include <initializer_list>
 #include <memory>
 #include <string>
 #include <vector>
-
-#include <fmt/format.h>
 
 #include "tapeflow/core/tensor_fwd.hpp"
 
@@ -48,8 +48,7 @@ class Tensor {
   Tensor(int value) : Tensor(static_cast<std::int64_t>(value)) {}  // NOLINT
   /// Nested lists: `Tensor{{1, 2}, {3, 4}}` is float32 unless `dtype` says otherwise.
   Tensor(std::initializer_list<double> values, DType dtype = DType::float32);
-  Tensor(std::initializer_list<std::initializer_list<double>> values,
-         DType dtype = DType::float32);
+  Tensor(std::initializer_list<std::initializer_list<double>> values, DType dtype = DType::float32);
   Tensor(std::initializer_list<std::initializer_list<std::initializer_list<double>>> values,
          DType dtype = DType::float32);
   /// From xtensor arrays (the array is copied, or moved from an rvalue).

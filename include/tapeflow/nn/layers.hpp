@@ -69,7 +69,8 @@ class Dense : public Layer {
 class Conv2D : public Layer {
  public:
   Conv2D(std::size_t filters, int kernel_size, Activation activation = Activation::linear,
-         Padding padding = Padding::same, int stride = 1, Initializer init = Initializer::glorot_uniform);
+         Padding padding = Padding::same, int stride = 1,
+         Initializer init = Initializer::glorot_uniform);
 
  private:
   void build(const Shape& input_shape, Rng& rng) override;

@@ -37,11 +37,13 @@ class DistributedOptimizer {
   explicit DistributedOptimizer(Optimizer& inner, MPI_Comm comm = MPI_COMM_WORLD,
                                 bool sparse_as_dense = false);
 
-  GradsAndVars compute_gradients(const std::function<Tensor()>& loss_fn, std::vector<Variable> var_list = {},
+  GradsAndVars compute_gradients(const std::function<Tensor()>& loss_fn,
+                                 std::vector<Variable> var_list = {},
                                  const std::optional<Tensor>& grad_loss = std::nullopt);
   void apply_gradients(GradsAndVars grads_and_vars, Variable* global_step = nullptr);
   void minimize(const std::function<Tensor()>& loss_fn, Variable* global_step = nullptr,
-                std::vector<Variable> var_list = {}, const std::optional<Tensor>& grad_loss = std::nullopt);
+                std::vector<Variable> var_list = {},
+                const std::optional<Tensor>& grad_loss = std::nullopt);
 
   Optimizer& inner() { return inner_; }
   int rank() const { return rank_; }

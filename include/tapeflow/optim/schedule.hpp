@@ -15,7 +15,7 @@ using Schedule = std::function<double(std::int64_t step)>;
 /// A constant or a Schedule; implicit from either.
 class LearningRate {
  public:
-  LearningRate(double value);      // NOLINT: implicit, `SGD(0.1)` reads naturally
+  LearningRate(double value);       // NOLINT: implicit, `SGD(0.1)` reads naturally
   LearningRate(Schedule schedule);  // NOLINT
   double at(std::int64_t step) const;
   bool is_constant() const { return std::holds_alternative<double>(v_); }
