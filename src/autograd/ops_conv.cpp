@@ -94,8 +94,12 @@ T* im2col(const Geometry& g, const T* x) {
       // Plain loops, not std::copy: runs are only C floats long (1 for the
       // first layer), where a memmove call per tap cost more than the copy.
       T* dst = cols + row * k + tap * g.c;
-      const T* src = x + off;
-      for (std::size_t c = 0; c < g.c; ++c) dst[c] = off < 0 ? T(0) : src[c];
+      if (off < 0) {
+        for (std::size_t c = 0; c < g.c; ++c) dst[c] = T(0);
+      } else {
+        const T* src = x + off;
+        for (std::size_t c = 0; c < g.c; ++c) dst[c] = src[c];
+      }
     });
   }
   return cols;
