@@ -136,9 +136,14 @@ Tensor conv2d(const Tensor& input, const Tensor& filters, const std::vector<int>
     return detail::dispatch_float("conv2d", s.grad.dtype(), [&](auto tag) {
       using T = decltype(tag);
       const std::size_t rows = g.n * g.oh * g.ow, k = g.kh * g.kw * g.c;
-      const T* cols = im2col(g, s.in[0].data<T>());
-      auto dw = Array<T>::from_shape(detail::xshape(s.in[1].shape()));
-      detail::gemm(true, false, k, o, rows, cols, s.grad.data<T>(), dw.data());
+      std::vector<Gradient> grads(2);
+      if (s.needed[1]) {
+        const T* cols = im2col(g, s.in[0].data<T>());
+        auto dw = Array<T>::from_shape(detail::xshape(s.in[1].shape()));
+        detail::gemm(true, false, k, o, rows, cols, s.grad.data<T>(), dw.data());
+        grads[1] = detail::make_tensor(std::move(dw));
+      }
+      if (!s.needed[0]) return grads;  // e.g. the first layer: nobody wants d(images)
       T* dcols = scratch<T>(1, rows * k);
       detail::gemm(false, true, rows, k, o, s.grad.data<T>(), s.in[1].data<T>(), dcols);
       auto dx = Array<T>::from_shape(detail::xshape(s.in[0].shape()));
@@ -157,8 +162,8 @@ Tensor conv2d(const Tensor& input, const Tensor& filters, const std::vector<int>
           });
         }
       }
-      return std::vector<Gradient>{detail::make_tensor(std::move(dx)),
-                                   detail::make_tensor(std::move(dw))};
+      grads[0] = detail::make_tensor(std::move(dx));
+      return grads;
     });
   });
 }

@@ -51,16 +51,16 @@ Tensor matmul(const Tensor& a, const Tensor& b, bool transpose_a, bool transpose
         const Tensor& x = s.in[0];
         const Tensor& y = s.in[1];
         const Tensor& g = s.grad;
-        if (!transpose_a && !transpose_b) {
-          return std::vector<Gradient>{matmul(g, y, false, true), matmul(x, g, true, false)};
+        std::vector<Gradient> grads(2);
+        if (s.needed[0]) {  // a data batch needs no gradient: skip its product
+          grads[0] =
+              !transpose_a ? matmul(g, y, false, !transpose_b) : matmul(y, g, transpose_b, true);
         }
-        if (transpose_a && !transpose_b) {
-          return std::vector<Gradient>{matmul(y, g, false, true), matmul(x, g, false, false)};
+        if (s.needed[1]) {
+          grads[1] =
+              !transpose_b ? matmul(x, g, !transpose_a, false) : matmul(g, x, true, transpose_a);
         }
-        if (!transpose_a && transpose_b) {
-          return std::vector<Gradient>{matmul(g, y, false, false), matmul(g, x, true, false)};
-        }
-        return std::vector<Gradient>{matmul(y, g, true, true), matmul(g, x, true, true)};
+        return grads;
       });
 }
 

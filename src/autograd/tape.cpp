@@ -131,6 +131,7 @@ std::vector<Gradient> GradientTape::gradient(const Tensor& target,
   // One reverse pass. Every consumer of a tensor comes after its producer on
   // the tape, so when we reach the producer its gradient is complete; it is
   // handed to the rule and dropped (sources keep theirs).
+  std::vector<bool> needed;
   for (std::size_t i = entries_.size(); i-- > 0;) {
     Entry& e = entries_[i];
     auto it = grads.find(e.output.id());
@@ -138,7 +139,12 @@ std::vector<Gradient> GradientTape::gradient(const Tensor& target,
       Gradient g = keep.count(it->first) ? it->second : std::move(it->second);
       if (!keep.count(it->first)) grads.erase(it);
       const Tensor dense_g = g.to_dense();
-      std::vector<Gradient> in_grads = e.backward(BackwardArgs{e.inputs, e.output, dense_g});
+      needed.assign(e.inputs.size(), false);
+      for (std::size_t k = 0; k < e.inputs.size(); ++k) {
+        needed[k] = is_floating(e.inputs[k].dtype()) && watches(e.inputs[k]);
+      }
+      std::vector<Gradient> in_grads =
+          e.backward(BackwardArgs{e.inputs, e.output, dense_g, needed});
       if (in_grads.size() != e.inputs.size()) {
         throw Error(fmt::format("{}: backward rule returned {} gradients for {} inputs", e.op,
                                 in_grads.size(), e.inputs.size()));

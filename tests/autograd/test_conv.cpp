@@ -124,3 +124,35 @@ TEST_CASE("flatten keeps the batch axis", "[autograd][flatten]") {
   CHECK(flatten(x).shape() == Shape{2, 60});
   check_grad([](const auto& v) { return flatten(v[0]); }, {x});
 }
+
+TEST_CASE("conv2d and matmul compute only the gradients the tape wants",
+          "[autograd][conv2d][matmul]") {
+  // The filter (weight) gradient must not depend on whether the input's is also wanted.
+  const Tensor x = rand64({2, 5, 5, 3}, 8), f = rand64({3, 3, 3, 2}, 9);
+  const Tensor a = rand64({4, 3}, 10), w = rand64({3, 2}, 11);
+  std::vector<double> both_f, both_w;
+  {
+    GradientTape tape;
+    tape.watch(x);
+    tape.watch(f);
+    tape.watch(a);
+    tape.watch(w);
+    Tensor y =
+        reduce_sum(square(conv2d(x, f, {1, 1}, Padding::same))) + reduce_sum(square(matmul(a, w)));
+    auto g = tape.gradient(y, {x, f, a, w});
+    CHECK(g[0].is_dense());
+    CHECK(g[2].is_dense());
+    both_f = g[1].dense().to_vector();
+    both_w = g[3].dense().to_vector();
+  }
+  GradientTape tape;
+  tape.watch(f);
+  tape.watch(w);
+  Tensor y =
+      reduce_sum(square(conv2d(x, f, {1, 1}, Padding::same))) + reduce_sum(square(matmul(a, w)));
+  auto g = tape.gradient(y, {x, f, a, w});
+  CHECK(g[0].is_none());
+  CHECK(g[2].is_none());
+  CHECK(g[1].dense().to_vector() == both_f);
+  CHECK(g[3].dense().to_vector() == both_w);
+}

@@ -20,6 +20,10 @@ struct BackwardArgs {
   const std::vector<Tensor>& in;
   const Tensor& out;
   const Tensor& grad;
+  /// needed[k]: whether the tape wants input k's gradient (it watches it).
+  /// Expensive rules skip the others (conv2d's input gradient for the images,
+  /// say) and return none there; cheap ones may ignore it.
+  const std::vector<bool>& needed;
 };
 /// Returns one gradient per input, in input order, each shaped like its input
 /// (none for inputs that are not differentiable, such as integer labels).
