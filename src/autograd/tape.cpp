@@ -150,7 +150,7 @@ std::vector<Gradient> GradientTape::gradient(const Tensor& target,
                                 in_grads.size(), e.inputs.size()));
       }
       for (std::size_t k = 0; k < in_grads.size(); ++k) {
-        if (in_grads[k].is_none() || !watches(e.inputs[k])) continue;
+        if (in_grads[k].is_none() || !needed[k]) continue;
         if (in_grads[k].dense_shape() != e.inputs[k].shape() ||
             in_grads[k].dtype() != e.inputs[k].dtype()) {
           throw Error(fmt::format(
