@@ -1,0 +1,540 @@
+// TF's clip functions (SEMANTICS.md §3) and the clipping stage (§4).
+// Norms are accumulated in double whatever the dtype; scales are applied in
+// each tensor's own dtype. The list functions make one pass to compute the
+// norm and one fused pass to scale, writing in place when the pipeline owns
+// the gradient alone (see detail::unique_data).
+#include "tapeflow/clip/clip.hpp"
+
+#include <cmath>
+#include <limits>
+
+#include "tapeflow/autograd/detail/ops_util.hpp"
+
+namespace tapeflow::clip {
+namespace {
+using detail::Array;
+constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
+
+// ---- argument checks -----------------------------------------------------
+
+void check_clip_norm(const char* op, double clip_norm) {
+  if (!(clip_norm > 0)) {
+    throw InvalidArgumentError(
+        fmt::format("{}: clip_norm must be a positive number, got {}", op, clip_norm));
+  }
+}
+
+void check_bounds(const char* op, double lo, double hi) {
+  if (std::isnan(lo) || std::isnan(hi)) {
+    throw InvalidArgumentError(
+        fmt::format("{}: clip_value bounds must not be NaN, got [{}, {}]", op, lo, hi));
+  }
+  if (lo > hi) {
+    throw InvalidArgumentError(fmt::format(
+        "{}: clip_value_min must be <= clip_value_max, got clip_value_min {} > clip_value_max {}",
+        op, lo, hi));
+  }
+}
+
+// ---- sums of squares -----------------------------------------------------
+
+template <class T>
+double sum_squares(const T* p, std::size_t n) {
+  double acc = 0;
+#pragma omp parallel for simd reduction(+ : acc) if (n > (1u << 16)) schedule(static)
+  for (std::size_t i = 0; i < n; ++i) acc += static_cast<double>(p[i]) * static_cast<double>(p[i]);
+  return acc;
+}
+
+double sum_squares(const Tensor& t) {
+  return detail::dispatch_float("global_norm", t.dtype(), [&](auto tag) {
+    return sum_squares(t.data<decltype(tag)>(), t.size());
+  });
+}
+
+// Multiplies every element of `t` by `scale`, in place when the handle is the
+// only owner, else into a new tensor. One pass either way.
+template <class T>
+void scale_into(const T* src, T* dst, std::size_t n, T scale) {
+#pragma omp parallel for simd if (n > (1u << 16)) schedule(static)
+  for (std::size_t i = 0; i < n; ++i) dst[i] = src[i] * scale;
+}
+
+Tensor scaled(Tensor t, double scale) {
+  return detail::dispatch_float("clip", t.dtype(), [&](auto tag) {
+    using T = decltype(tag);
+    if (T* p = detail::unique_data<T>(t)) {
+      scale_into<T>(p, p, t.size(), static_cast<T>(scale));
+      return t;
+    }
+    auto out = Array<T>::from_shape(detail::xshape(t.shape()));
+    scale_into<T>(t.data<T>(), out.data(), t.size(), static_cast<T>(scale));
+    return detail::make_tensor(std::move(out));
+  });
+}
+
+// ---- per-slice norms for clip_by_norm --------------------------------------
+
+// Walks a tensor in row-major order and tells, for each element, which slice
+// it belongs to, where a slice is everything that differs only along `axes`.
+// An odometer with per-axis slice strides (0 on reduced axes), so no index
+// vector as large as the tensor is ever built.
+struct Slices {
+  std::size_t count = 1;
+  Shape shape;
+  std::vector<std::size_t> kstride;  // slice stride per axis (0 on reduced axes)
+
+  Slices(const Shape& s, const std::vector<std::size_t>& axes) : shape(s), kstride(s.size(), 0) {
+    std::size_t stride = 1;
+    for (std::size_t d = s.size(); d-- > 0;) {
+      if (std::find(axes.begin(), axes.end(), d) == axes.end()) {
+        kstride[d] = stride;
+        stride *= s[d];
+      }
+    }
+    count = stride;
+  }
+
+  template <class F>
+  void for_each(std::size_t n, F&& f) const {
+    if (count == 1) {
+      for (std::size_t i = 0; i < n; ++i) f(i, 0);
+      return;
+    }
+    std::vector<std::size_t> idx(shape.size(), 0);
+    std::size_t slice = 0;
+    for (std::size_t i = 0; i < n; ++i) {
+      f(i, slice);
+      for (std::size_t d = shape.size(); d-- > 0;) {
+        if (++idx[d] < shape[d]) {
+          slice += kstride[d];
+          break;
+        }
+        slice -= kstride[d] * (shape[d] - 1);
+        idx[d] = 0;
+      }
+    }
+  }
+};
+
+struct NormResult {
+  Tensor out;
+  bool changed = false;
+};
+
+// out = t * clip_norm / max(n, clip_norm) per slice, n = sqrt(sum t^2) (0 when the sum is 0).
+NormResult clip_norm_kernel(const char* op, const Tensor& t, double clip_norm, const Axes& axes) {
+  check_clip_norm(op, clip_norm);
+  const auto ax = detail::normalize_axes(op, axes, t.rank());
+  if (std::isinf(clip_norm) || t.size() == 0) return {t, false};  // [FR] +inf means no clipping
+  const Slices slices(t.shape(), ax);
+  return detail::dispatch_float(op, t.dtype(), [&](auto tag) -> NormResult {
+    using T = decltype(tag);
+    const T* p = t.data<T>();
+    std::vector<double> ss(slices.count, 0.0);
+    if (slices.count == 1) {
+      ss[0] = sum_squares(p, t.size());
+    } else {
+      slices.for_each(t.size(), [&](std::size_t i, std::size_t s) {
+        ss[s] += static_cast<double>(p[i]) * static_cast<double>(p[i]);
+      });
+    }
+    std::vector<double> scale(slices.count);
+    bool changed = false;
+    for (std::size_t s = 0; s < slices.count; ++s) {
+      const double n = std::isnan(ss[s]) ? kNaN : ss[s] > 0 ? std::sqrt(ss[s]) : 0.0;
+      scale[s] = std::isnan(n) ? kNaN : (n > clip_norm ? clip_norm / n : 1.0);
+      changed = changed || !(scale[s] == 1.0);
+    }
+    if (!changed) return {t, false};
+    auto out = Array<T>::from_shape(detail::xshape(t.shape()));
+    slices.for_each(t.size(), [&](std::size_t i, std::size_t s) {
+      out.data()[i] = p[i] * static_cast<T>(scale[s]);
+    });
+    return {detail::make_tensor(std::move(out)), true};
+  });
+}
+
+// Gradient of clip_by_norm per slice: where n >= clip_norm and n > 0 (a tie
+// counts as clipped: max() sends a tie to its first input, the norm),
+// (c/n) (g - (g.t) t / n^2); elsewhere g. Zero slices keep g (no NaN).
+Tensor clip_norm_backward(const Tensor& t, const Tensor& g, double clip_norm,
+                          const std::vector<std::size_t>& ax) {
+  const Slices slices(t.shape(), ax);
+  return detail::dispatch_float("clip_by_norm", t.dtype(), [&](auto tag) {
+    using T = decltype(tag);
+    const T* p = t.data<T>();
+    const T* gp = g.data<T>();
+    std::vector<double> ss(slices.count, 0.0), dot(slices.count, 0.0);
+    slices.for_each(t.size(), [&](std::size_t i, std::size_t s) {
+      ss[s] += static_cast<double>(p[i]) * p[i];
+      dot[s] += static_cast<double>(gp[i]) * p[i];
+    });
+    auto out = Array<T>::from_shape(detail::xshape(t.shape()));
+    slices.for_each(t.size(), [&](std::size_t i, std::size_t s) {
+      const double n = std::sqrt(ss[s]);
+      if (ss[s] > 0 && n >= clip_norm) {
+        out.data()[i] = static_cast<T>(clip_norm / n * (gp[i] - dot[s] * p[i] / ss[s]));
+      } else {
+        out.data()[i] = gp[i];
+      }
+    });
+    return detail::make_tensor(std::move(out));
+  });
+}
+
+// ---- clip_by_value kernel --------------------------------------------------
+
+void check_tensor_bounds(const Tensor& t, const Tensor& lo, const Tensor& hi) {
+  const char* op = "clip_by_value";
+  detail::require_float(op, t);
+  for (const Tensor* b : {&lo, &hi}) {
+    if (b->dtype() != t.dtype()) {
+      throw DTypeError(fmt::format("{}: bounds must have t's dtype {}, got {}", op,
+                                   dtype_name(t.dtype()), dtype_name(b->dtype())));
+    }
+    const Shape s = broadcast_shapes(op, t.shape(), b->shape());
+    if (s != t.shape()) {
+      throw InvalidArgumentError(fmt::format(
+          "{}: a bound of shape {} would broadcast t of shape {} to {}; bounds must broadcast to "
+          "t's shape",
+          op, shape_str(b->shape()), shape_str(t.shape()), shape_str(s)));
+    }
+  }
+  detail::dispatch_float(op, t.dtype(), [&](auto tag) {
+    using T = decltype(tag);
+    const auto& l = detail::arr<T>(lo);
+    const auto& h = detail::arr<T>(hi);
+    if (xt::any(xt::isnan(l)) || xt::any(xt::isnan(h))) {
+      throw InvalidArgumentError(fmt::format("{}: clip_value bounds must not be NaN", op));
+    }
+    if (xt::any(l > h)) {
+      throw InvalidArgumentError(fmt::format(
+          "{}: clip_value_min must be <= clip_value_max everywhere, but some clip_value_min > "
+          "clip_value_max",
+          op));
+    }
+  });
+}
+
+// max(min(t, hi), lo), written with comparisons so that NaN in t stays NaN.
+NormResult clip_value_kernel(const Tensor& t, const Tensor& lo, const Tensor& hi) {
+  return detail::dispatch_float("clip_by_value", t.dtype(), [&](auto tag) -> NormResult {
+    using T = decltype(tag);
+    const auto& a = detail::arr<T>(t);
+    const auto& l = detail::arr<T>(lo);
+    const auto& h = detail::arr<T>(hi);
+    if (!xt::any(a > h || a < l)) return {t, false};
+    return {detail::make_tensor(Array<T>(xt::where(a > h, h, xt::where(a < l, l, a)))), true};
+  });
+}
+
+Tensor record_clip_value(Tensor out, const Tensor& t, const Tensor& lo, const Tensor& hi) {
+  return detail::record("clip_by_value", std::move(out), {t, lo, hi}, [](const BackwardArgs& s) {
+    const Tensor& x = s.in[0];
+    const Tensor& l = s.in[1];
+    const Tensor& h = s.in[2];
+    return detail::dispatch_float("clip_by_value", x.dtype(), [&](auto tag) {
+      using T = decltype(tag);
+      const auto& a = detail::arr<T>(x);
+      const auto& lv = detail::arr<T>(l);
+      const auto& hv = detail::arr<T>(h);
+      const auto& g = detail::arr<T>(s.grad);
+      Tensor gx = detail::make_tensor(Array<T>(xt::where(a >= lv && a <= hv, g, T(0))));
+      Tensor gl = detail::make_tensor(Array<T>(xt::where(a < lv, g, T(0))));
+      Tensor gh = detail::make_tensor(Array<T>(xt::where(a > hv, g, T(0))));
+      return std::vector<Gradient>{gx, detail::unbroadcast(gl, l.shape()),
+                                   detail::unbroadcast(gh, h.shape())};
+    });
+  });
+}
+
+// ---- helpers over Gradient -------------------------------------------------
+
+Gradient value_clip(const Gradient& g, double lo, double hi, bool& changed) {
+  const Tensor& v = g.values();
+  auto r = clip_value_kernel(v, scalar_like(lo, v), scalar_like(hi, v));
+  changed = r.changed;
+  return r.changed ? g.with_values(r.out) : g;
+}
+
+Gradient norm_clip(const Gradient& g, double clip_norm, const Axes& axes, bool& changed) {
+  auto r = clip_norm_kernel("clip_by_norm", g.values(), clip_norm, axes);
+  changed = r.changed;
+  return r.changed ? g.with_values(r.out) : g;
+}
+
+Gradient average_norm_clip(const Gradient& g, double clip_norm, bool& changed) {
+  check_clip_norm("clip_by_average_norm", clip_norm);
+  Tensor dense = g.to_dense();
+  if (dense.size() == 0) return Gradient(dense);
+  // clip_norm * min(N/n, 1/clip_norm) == clip_by_norm with limit clip_norm * N.
+  auto r = clip_norm_kernel("clip_by_average_norm", dense,
+                            clip_norm * static_cast<double>(dense.size()), std::nullopt);
+  changed = r.changed || g.is_sparse();
+  return Gradient(r.out);
+}
+
+DType norm_dtype(const std::vector<const Tensor*>& ts) {
+  for (const Tensor* t : ts) {
+    if (t->dtype() == DType::float64) return DType::float64;
+  }
+  return DType::float32;
+}
+
+double global_norm_value(const std::vector<const Tensor*>& ts) {
+  double acc = 0;
+  for (const Tensor* t : ts) acc += sum_squares(*t);
+  return std::sqrt(acc);
+}
+
+// Shared by both list overloads: scales every present entry by one factor.
+double global_scale(double norm, double clip_norm) {
+  if (!std::isfinite(norm)) return kNaN;  // TF since PR 27733: NaN everywhere
+  if (std::isinf(clip_norm)) return 1.0;  // [FR] +inf means no clipping
+  return norm > clip_norm ? clip_norm / norm : 1.0;
+}
+
+double use_norm_value(const std::optional<Tensor>& use_norm) {
+  const double u = use_norm->item();
+  if (u < 0) {
+    throw InvalidArgumentError(
+        fmt::format("clip_by_global_norm: use_norm must be >= 0, got {}", u));
+  }
+  return u;
+}
+
+// Scales a list the pipeline owns, in place where it can.
+std::vector<Gradient> scale_list(std::vector<Gradient> list, double scale,
+                                 std::vector<bool>* changed) {
+  if (scale == 1.0) return list;
+  for (std::size_t i = 0; i < list.size(); ++i) {
+    if (list[i].is_none()) continue;
+    Tensor values = list[i].values();
+    list[i] = list[i].with_values(Tensor());  // drop our second handle so `values` may be unique
+    list[i] = list[i].with_values(scaled(std::move(values), scale));
+    if (changed) (*changed)[i] = true;
+  }
+  return list;
+}
+
+std::vector<const Tensor*> present(const std::vector<Gradient>& list) {
+  std::vector<const Tensor*> out;
+  for (const auto& g : list) {
+    if (!g.is_none()) out.push_back(&g.values());
+  }
+  return out;
+}
+
+}  // namespace
+
+// ---- public functions ------------------------------------------------------
+
+Tensor clip_by_value(const Tensor& t, const Tensor& lo, const Tensor& hi) {
+  check_tensor_bounds(t, lo, hi);
+  auto r = clip_value_kernel(t, lo, hi);
+  // Always a new tensor, so that a recorded clip has its own tape entry.
+  Tensor out = r.changed ? r.out : stop_gradient(t);
+  return record_clip_value(std::move(out), t, lo, hi);
+}
+
+Tensor clip_by_value(const Tensor& t, double lo, double hi) {
+  check_bounds("clip_by_value", lo, hi);
+  detail::require_float("clip_by_value", t);
+  return clip_by_value(t, scalar_like(lo, t), scalar_like(hi, t));
+}
+
+IndexedSlices clip_by_value(const IndexedSlices& t, double lo, double hi) {
+  check_bounds("clip_by_value", lo, hi);
+  bool changed = false;
+  return value_clip(Gradient(t), lo, hi, changed).sparse();
+}
+
+Tensor clip_by_norm(const Tensor& t, double clip_norm, const Axes& axes) {
+  detail::require_float("clip_by_norm", t);
+  auto r = clip_norm_kernel("clip_by_norm", t, clip_norm, axes);
+  if (std::isinf(clip_norm)) return t;
+  Tensor out = r.changed ? r.out : stop_gradient(t);
+  const auto ax = detail::normalize_axes("clip_by_norm", axes, t.rank());
+  return detail::record(
+      "clip_by_norm", std::move(out), {t}, [clip_norm, ax](const BackwardArgs& s) {
+        return std::vector<Gradient>{clip_norm_backward(s.in[0], s.grad, clip_norm, ax)};
+      });
+}
+
+IndexedSlices clip_by_norm(const IndexedSlices& t, double clip_norm, const Axes& axes) {
+  bool changed = false;
+  return norm_clip(Gradient(t), clip_norm, axes, changed).sparse();
+}
+
+Tensor clip_by_average_norm(const Tensor& t, double clip_norm) {
+  check_clip_norm("clip_by_average_norm", clip_norm);
+  if (t.size() == 0) return t;
+  return clip_by_norm(t, clip_norm * static_cast<double>(t.size()));
+}
+
+Tensor clip_by_average_norm(const IndexedSlices& t, double clip_norm) {
+  return clip_by_average_norm(t.to_dense(), clip_norm);
+}
+
+Tensor global_norm(const std::vector<Gradient>& t_list) {
+  const auto ts = present(t_list);
+  return full({}, global_norm_value(ts), norm_dtype(ts));
+}
+
+Tensor global_norm(const std::vector<Tensor>& t_list) {
+  std::vector<const Tensor*> ts;
+  for (const auto& t : t_list) {
+    if (t.defined()) ts.push_back(&t);
+  }
+  return full({}, global_norm_value(ts), norm_dtype(ts));
+}
+
+std::pair<std::vector<Gradient>, Tensor> clip_by_global_norm(
+    const std::vector<Gradient>& t_list, double clip_norm, const std::optional<Tensor>& use_norm) {
+  check_clip_norm("clip_by_global_norm", clip_norm);
+  const auto ts = present(t_list);
+  Tensor norm = use_norm ? *use_norm : full({}, global_norm_value(ts), norm_dtype(ts));
+  const double n = use_norm ? use_norm_value(use_norm) : norm.item();
+  return {scale_list(t_list, global_scale(n, clip_norm), nullptr), norm};
+}
+
+std::pair<std::vector<Tensor>, Tensor> clip_by_global_norm(const std::vector<Tensor>& t_list,
+                                                           double clip_norm,
+                                                           const std::optional<Tensor>& use_norm) {
+  std::vector<Gradient> gs;
+  for (const auto& t : t_list) gs.push_back(t.defined() ? Gradient(t) : Gradient());
+  auto [clipped, norm] = clip_by_global_norm(gs, clip_norm, use_norm);
+  std::vector<Tensor> out;
+  for (const auto& g : clipped) out.push_back(g.is_none() ? Tensor() : g.dense());
+  return {std::move(out), norm};
+}
+
+// ---- the stage -------------------------------------------------------------
+
+GradientTransform::GradientTransform() : fn_([](GradsAndVars gv, Report&) { return gv; }) {}
+GradientTransform::GradientTransform(Fn fn) : fn_(std::move(fn)) {}
+
+GradsAndVars GradientTransform::operator()(GradsAndVars gv) const {
+  Report scratch;
+  return (*this)(std::move(gv), scratch);
+}
+
+GradsAndVars GradientTransform::operator()(GradsAndVars gv, Report& report) const {
+  return fn_(std::move(gv), report);
+}
+
+GradientTransform identity() { return GradientTransform(); }
+
+namespace {
+// A per-gradient transform: f(gradient, changed) for every present entry.
+template <class F>
+GradientTransform per_tensor(F f) {
+  return GradientTransform([f](GradsAndVars gv, Report& report) {
+    for (auto& [g, v] : gv) {
+      if (g.is_none()) continue;
+      bool changed = false;
+      g = f(g, changed);
+      report.tensors_changed += changed;
+    }
+    return gv;
+  });
+}
+}  // namespace
+
+GradientTransform by_value(double lo, double hi) {
+  check_bounds("clip::by_value", lo, hi);
+  return per_tensor([lo, hi](const Gradient& g, bool& c) { return value_clip(g, lo, hi, c); });
+}
+
+GradientTransform by_norm(double clip_norm, const Axes& axes) {
+  check_clip_norm("clip::by_norm", clip_norm);
+  return per_tensor(
+      [clip_norm, axes](const Gradient& g, bool& c) { return norm_clip(g, clip_norm, axes, c); });
+}
+
+GradientTransform by_average_norm(double clip_norm) {
+  check_clip_norm("clip::by_average_norm", clip_norm);
+  return per_tensor(
+      [clip_norm](const Gradient& g, bool& c) { return average_norm_clip(g, clip_norm, c); });
+}
+
+GradientTransform by_global_norm(double clip_norm) {
+  check_clip_norm("clip::by_global_norm", clip_norm);
+  return GradientTransform([clip_norm](GradsAndVars gv, Report& report) {
+    std::vector<Gradient> grads;
+    grads.reserve(gv.size());
+    for (auto& [g, v] : gv) grads.push_back(std::move(g));  // move: the list owns its gradients
+    const auto values = present(grads);
+    const double norm = global_norm_value(values);
+    report.global_norm = norm;
+    const double scale = global_scale(norm, clip_norm);
+    if (scale != 1.0) report.tensors_changed += static_cast<std::int64_t>(values.size());
+    grads = scale_list(std::move(grads), scale, nullptr);
+    for (std::size_t i = 0; i < gv.size(); ++i) gv[i].first = std::move(grads[i]);
+    return gv;
+  });
+}
+
+GradientTransform chain(std::vector<GradientTransform> transforms) {
+  return GradientTransform([transforms = std::move(transforms)](GradsAndVars gv, Report& report) {
+    for (const auto& t : transforms) gv = t(std::move(gv), report);
+    return gv;
+  });
+}
+
+std::vector<std::string> non_finite_variables(const GradsAndVars& gv) {
+  std::vector<std::string> names;
+  for (const auto& [g, v] : gv) {
+    if (g.is_none()) continue;
+    const bool bad = detail::dispatch_float("clip", g.dtype(), [&](auto tag) {
+      return !xt::all(xt::isfinite(detail::arr<decltype(tag)>(g.values())));
+    });
+    if (bad) names.push_back(v.name());
+  }
+  return names;
+}
+
+Stage::Stage(GradientTransform transform, NonFinite policy)
+    : transform_(std::move(transform)), policy_(policy) {}
+
+std::optional<GradsAndVars> Stage::run(GradsAndVars gv) {
+  if (policy_ != NonFinite::propagate) {
+    const auto bad = non_finite_variables(gv);
+    if (!bad.empty()) {
+      if (policy_ == NonFinite::skip) {
+        ++report_.skipped_steps;
+        report_.tensors_changed = 0;
+        return std::nullopt;
+      }
+      throw NonFiniteError(fmt::format(
+          "apply_gradients: non-finite (inf or NaN) gradient for variables ['{}'] under the "
+          "clipping stage's raise policy; no variable was changed",
+          fmt::join(bad, "', '")));
+    }
+  }
+  std::vector<Variable> vars;
+  vars.reserve(gv.size());
+  for (const auto& [g, v] : gv) vars.push_back(v);
+  Report call;
+  call.skipped_steps = report_.skipped_steps;
+  GradsAndVars out = transform_(std::move(gv), call);
+  if (out.size() != vars.size()) {
+    throw InvalidArgumentError(fmt::format(
+        "clip stage: a transform returned {} pairs for {} inputs; it must keep the list's length "
+        "and order",
+        out.size(), vars.size()));
+  }
+  for (std::size_t i = 0; i < out.size(); ++i) {
+    if (out[i].second != vars[i]) {
+      throw InvalidArgumentError(fmt::format(
+          "clip stage: a transform replaced variable '{}' at position {} with '{}'; it must keep "
+          "the list's variables and order",
+          vars[i].name(), i, out[i].second.name()));
+    }
+  }
+  report_ = call;
+  return out;
+}
+
+}  // namespace tapeflow::clip

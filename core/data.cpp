@@ -1,0 +1,172 @@
+// IDX reading and writing (through zlib) and the batching helper.
+#include "tapeflow/core/data.hpp"
+
+#include <zlib.h>
+
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <numeric>
+
+#include "tapeflow/core/detail/tensor_impl.hpp"
+#include "tapeflow/autograd/ops.hpp"
+
+namespace tapeflow {
+namespace {
+[[noreturn]] void bad(const std::string& path, const std::string& what) {
+  throw DataError(fmt::format("read_idx: '{}': {}", path, what));
+}
+}  // namespace
+
+IdxFile read_idx(const std::string& path) {
+  gzFile f = gzopen(path.c_str(), "rb");
+  if (!f) bad(path, fmt::format("cannot open: {}", std::strerror(errno)));
+  // Read everything first: allocation then follows the bytes really present,
+  // never a size announced by a (possibly forged) header.
+  std::string bytes;
+  char buf[1 << 16];
+  int n = 0;
+  while ((n = gzread(f, buf, sizeof buf)) > 0) bytes.append(buf, static_cast<std::size_t>(n));
+  int err = 0;
+  const char* msg = gzerror(f, &err);
+  const std::string zmsg = msg ? msg : "";
+  gzclose(f);
+  if (n < 0 || (err != Z_OK && err != Z_BUF_ERROR))
+    bad(path, fmt::format("corrupt gzip stream ({})", zmsg));
+  if (bytes.size() < 4)
+    bad(path, fmt::format("only {} bytes, too short for an IDX header", bytes.size()));
+  const auto* p = reinterpret_cast<const unsigned char*>(bytes.data());
+  if (p[0] != 0 || p[1] != 0)
+    bad(path, fmt::format("bad magic number {:02x}{:02x}, expected 0000", p[0], p[1]));
+  if (p[2] != 0x08)
+    bad(path,
+        fmt::format("element type 0x{:02x} is not supported (expected 0x08, unsigned byte)", p[2]));
+  const std::size_t rank = p[3];
+  if (rank == 0 || rank > 4)
+    bad(path, fmt::format("rank {} is not supported (expected 1 to 4)", rank));
+  if (bytes.size() < 4 + 4 * rank) bad(path, "truncated header");
+  IdxFile out;
+  std::size_t count = 1;
+  for (std::size_t d = 0; d < rank; ++d) {
+    const unsigned char* q = p + 4 + 4 * d;
+    const std::size_t dim = (std::size_t{q[0]} << 24) | (q[1] << 16) | (q[2] << 8) | q[3];
+    out.dims.push_back(dim);
+    count *= dim;
+  }
+  const std::size_t have = bytes.size() - 4 - 4 * rank;
+  if (have != count) {
+    bad(path,
+        fmt::format("the header announces {} {} bytes but the file holds {}{}", shape_str(out.dims),
+                    count, have, have < count ? " (truncated)" : " (trailing data)"));
+  }
+  out.data.assign(bytes.begin() + static_cast<long>(4 + 4 * rank), bytes.end());
+  return out;
+}
+
+void write_idx(const std::string& path, const Shape& dims, const std::vector<std::uint8_t>& data) {
+  std::string bytes{0, 0, 0x08, static_cast<char>(dims.size())};
+  for (std::size_t d : dims) {
+    for (int s = 24; s >= 0; s -= 8) bytes += static_cast<char>((d >> s) & 0xff);
+  }
+  bytes.append(data.begin(), data.end());
+  const bool gz = path.size() > 3 && path.compare(path.size() - 3, 3, ".gz") == 0;
+  gzFile f = gzopen(path.c_str(), gz ? "wb" : "wbT");  // "T": plain, uncompressed output
+  if (!f) throw DataError(fmt::format("write_idx: cannot create '{}'", path));
+  const bool ok = gzwrite(f, bytes.data(), static_cast<unsigned>(bytes.size())) ==
+                  static_cast<int>(bytes.size());
+  if (gzclose(f) != Z_OK || !ok) throw DataError(fmt::format("write_idx: cannot write '{}'", path));
+}
+
+namespace {
+std::string find_file(const std::string& dir, const std::string& split, const std::string& kind,
+                      std::vector<std::string>& tried) {
+  const std::string rank = kind == "images" ? "3" : "1";
+  for (const char* sep : {"-", "."}) {
+    for (const char* ext : {".gz", ""}) {
+      const std::string p =
+          fmt::format("{}/{}-{}{}idx{}-ubyte{}", dir, split, kind, sep, rank, ext);
+      if (std::filesystem::exists(p)) return p;
+      tried.push_back(p);
+    }
+  }
+  return {};
+}
+}  // namespace
+
+Dataset load_idx_dataset(const std::string& dir, const std::string& split, std::size_t limit) {
+  std::vector<std::string> tried;
+  const std::string ip = find_file(dir, split, "images", tried);
+  const std::string lp = find_file(dir, split, "labels", tried);
+  if (ip.empty() || lp.empty()) {
+    throw DataError(fmt::format(
+        "load_idx_dataset: no {} {} file in '{}'; tried:\n  {}\nRun `make data` to fetch MNIST and "
+        "Fashion-MNIST, or pass --data-dir with the original MNIST files",
+        split, ip.empty() ? "images" : "labels", dir, fmt::join(tried, "\n  ")));
+  }
+  const IdxFile images = read_idx(ip);
+  const IdxFile labels = read_idx(lp);
+  if (images.dims.size() != 3 || labels.dims.size() != 1) {
+    throw DataError(
+        fmt::format("load_idx_dataset: expected images [N, H, W] and labels [N], got {} and {}",
+                    shape_str(images.dims), shape_str(labels.dims)));
+  }
+  if (images.dims[0] != labels.dims[0]) {
+    throw DataError(fmt::format("load_idx_dataset: '{}' has {} images but '{}' has {} labels", ip,
+                                images.dims[0], lp, labels.dims[0]));
+  }
+  std::size_t n = images.dims[0];
+  if (limit > 0) n = std::min(n, limit);
+  const std::size_t h = images.dims[1], w = images.dims[2];
+  auto x = detail::Array<float>::from_shape({n, h, w, 1});
+  for (std::size_t i = 0; i < n * h * w; ++i)
+    x.data()[i] = static_cast<float>(images.data[i]) / 255.f;
+  auto y = detail::Array<std::int64_t>::from_shape({n});
+  for (std::size_t i = 0; i < n; ++i) y.data()[i] = labels.data[i];
+  return {detail::make_tensor(std::move(x)), detail::make_tensor(std::move(y))};
+}
+
+Batches::Batches(const Dataset& data, std::size_t batch_size, std::uint64_t seed, bool shuffle,
+                 bool drop_last)
+    : data_(data), batch_size_(batch_size), seed_(seed), shuffle_(shuffle), drop_last_(drop_last) {
+  if (batch_size == 0) throw InvalidArgumentError("Batches: batch_size must be > 0");
+  start_epoch(0);
+}
+
+std::size_t Batches::size() const {
+  const std::size_t n = data_.size();
+  return drop_last_ ? n / batch_size_ : (n + batch_size_ - 1) / batch_size_;
+}
+
+void Batches::start_epoch(std::size_t epoch) {
+  order_.resize(data_.size());
+  std::iota(order_.begin(), order_.end(), std::size_t{0});
+  if (!shuffle_) return;
+  Rng rng(seed_ * 0x9e3779b97f4a7c15ULL + epoch);
+  for (std::size_t i = order_.size(); i > 1; --i)
+    std::swap(order_[i - 1], order_[rng.below(i)]);  // Fisher-Yates
+}
+
+Dataset Batches::batch(std::size_t i) const {
+  const std::size_t begin = i * batch_size_;
+  const std::size_t end = std::min(begin + batch_size_, data_.size());
+  if (begin >= end)
+    throw InvalidArgumentError(fmt::format("Batches::batch: index {} >= {} batches", i, size()));
+  Shape shape = data_.images.shape();
+  const std::size_t row = data_.images.size() / shape[0];
+  shape[0] = end - begin;
+  auto x = detail::Array<float>::from_shape(detail::xshape(shape));
+  auto y = detail::Array<std::int64_t>::from_shape({end - begin});
+  const float* src = data_.images.data<float>();
+  const auto* lab = data_.labels.data<std::int64_t>();
+  for (std::size_t k = begin; k < end; ++k) {
+    std::copy_n(src + order_[k] * row, row, x.data() + (k - begin) * row);
+    y.data()[k - begin] = lab[order_[k]];
+  }
+  return {detail::make_tensor(std::move(x)), detail::make_tensor(std::move(y))};
+}
+
+Tensor standardize(const Tensor& images, double mean, double stddev) {
+  return (images - mean) / stddev;
+}
+
+}  // namespace tapeflow

@@ -1,0 +1,257 @@
+// .npz reading and writing. A stored (uncompressed) zip is simple enough to
+// write here (~150 lines), which keeps a zip library out of the dependencies;
+// zlib supplies the CRC-32 that makes every entry verifiable on load.
+#include "tapeflow/core/npz.hpp"
+
+#include <unistd.h>
+#include <zlib.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <iterator>
+#include <regex>
+
+#include "tapeflow/core/detail/tensor_impl.hpp"
+
+namespace tapeflow {
+namespace {
+static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__,
+              "the .npy writer assumes a little-endian host");
+
+const char* descr(DType d) {
+  switch (d) {
+    case DType::float32:
+      return "<f4";
+    case DType::float64:
+      return "<f8";
+    default:
+      return "<i8";
+  }
+}
+
+void put16(std::string& s, std::uint32_t v) {
+  s += static_cast<char>(v & 0xff);
+  s += static_cast<char>((v >> 8) & 0xff);
+}
+void put32(std::string& s, std::uint32_t v) {
+  put16(s, v & 0xffff);
+  put16(s, v >> 16);
+}
+
+// The .npy v1.0 encoding: magic, version, header length, a Python dict
+// literal padded with spaces to a multiple of 64 bytes, then the raw data.
+std::string npy_bytes(const Tensor& t) {
+  // Python tuple syntax: "(2, 3)", "(5,)", "()".
+  std::string shape = fmt::format("{}", fmt::join(t.shape(), ", "));
+  if (t.rank() == 1) shape += ',';
+  std::string header = fmt::format("{{'descr': '{}', 'fortran_order': False, 'shape': ({}), }}",
+                                   descr(t.dtype()), shape);
+  const std::size_t total = 10 + header.size() + 1;
+  header.append((64 - total % 64) % 64, ' ');
+  header += '\n';
+  std::string out("\x93NUMPY\x01\x00", 8);
+  put16(out, static_cast<std::uint32_t>(header.size()));
+  out += header;
+  detail::dispatch_any(t.dtype(), [&](auto tag) {
+    using T = decltype(tag);
+    out.append(reinterpret_cast<const char*>(t.data<T>()), t.size() * sizeof(T));
+  });
+  return out;
+}
+
+constexpr const char* kDigestTag = "tapeflow-crc32:";
+
+// CRC-32 of the archive up to (not including) the comment-length field.
+std::uint32_t file_digest(const std::string& z) {
+  return static_cast<std::uint32_t>(
+      crc32(0L, reinterpret_cast<const Bytef*>(z.data()), static_cast<uInt>(z.size())));
+}
+
+[[noreturn]] void corrupt(const std::string& path, const std::string& what) {
+  throw DataError(fmt::format("load_npz: '{}' is not a valid checkpoint: {}", path, what));
+}
+
+std::uint32_t get16(const std::string& s, std::size_t at) {
+  return static_cast<unsigned char>(s[at]) | (static_cast<unsigned char>(s[at + 1]) << 8);
+}
+std::uint32_t get32(const std::string& s, std::size_t at) {
+  return get16(s, at) | (get16(s, at + 2) << 16);
+}
+
+Tensor parse_npy(const std::string& path, const std::string& name, const std::string& b) {
+  if (b.size() < 10 || b.compare(0, 6, "\x93NUMPY") != 0)
+    corrupt(path, fmt::format("entry '{}' is not .npy", name));
+  const int major = static_cast<unsigned char>(b[6]);
+  const std::size_t hlen = major == 1 ? get16(b, 8) : get32(b, 8);
+  const std::size_t start = major == 1 ? 10 : 12;
+  if (start + hlen > b.size())
+    corrupt(path, fmt::format("entry '{}' has a truncated header", name));
+  const std::string header = b.substr(start, hlen);
+  static const std::regex re(
+      R"(\{'descr': '([<|][fi][48])', 'fortran_order': False, 'shape': \(([0-9, ]*)\), \}\s*)");
+  std::smatch m;
+  if (!std::regex_match(header, m, re))
+    corrupt(path, fmt::format("entry '{}' has an unsupported header {}", name, header));
+  const std::string d = m[1].str().substr(1);
+  const DType dtype = d == "f4" ? DType::float32 : d == "f8" ? DType::float64 : DType::int64;
+  if (d == "i4") corrupt(path, fmt::format("entry '{}' has unsupported dtype int32", name));
+  Shape shape;
+  const std::string dims = m[2];
+  for (std::size_t i = 0; i < dims.size();) {
+    std::size_t j = dims.find(',', i);
+    if (j == std::string::npos) j = dims.size();
+    const std::string tok = dims.substr(i, j - i);
+    if (tok.find_first_not_of(' ') != std::string::npos) shape.push_back(std::stoull(tok));
+    i = j + 1;
+  }
+  const std::size_t item = dtype == DType::float32 ? 4 : 8;
+  const std::size_t data = start + hlen;
+  if (b.size() - data != shape_size(shape) * item) {
+    corrupt(path, fmt::format("entry '{}' holds {} data bytes, its header says shape {} of {}",
+                              name, b.size() - data, shape_str(shape), dtype_name(dtype)));
+  }
+  return detail::dispatch_any(dtype, [&](auto tag) {
+    using T = decltype(tag);
+    auto a = detail::Array<T>::from_shape(detail::xshape(shape));
+    // Byte copy: the data need not be aligned for T. (Not memcpy: an empty
+    // tensor has a null data pointer, which memcpy may not be given.)
+    std::copy_n(b.data() + data, shape_size(shape) * sizeof(T), reinterpret_cast<char*>(a.data()));
+    return detail::make_tensor(std::move(a));
+  });
+}
+}  // namespace
+
+void save_npz(const std::string& path, const std::map<std::string, Tensor>& tensors) {
+  std::string zip, central;
+  constexpr std::uint32_t kDosDate = (0 << 9) | (1 << 5) | 1;  // 1980-01-01: reproducible files
+  for (const auto& [key, t] : tensors) {
+    const std::string name = key + ".npy";
+    const std::string data = npy_bytes(t);
+    if (data.size() >= 0xffffffffu || zip.size() >= 0xffffffffu) {
+      throw DataError(
+          fmt::format("save_npz: '{}' would exceed 4 GiB (zip64 is not supported)", path));
+    }
+    const auto crc = static_cast<std::uint32_t>(
+        crc32(0L, reinterpret_cast<const Bytef*>(data.data()), static_cast<uInt>(data.size())));
+    const auto offset = static_cast<std::uint32_t>(zip.size());
+    const auto size = static_cast<std::uint32_t>(data.size());
+    put32(zip, 0x04034b50);
+    put16(zip, 20);
+    put16(zip, 0);
+    put16(zip, 0);
+    put16(zip, 0);
+    put16(zip, kDosDate);
+    put32(zip, crc);
+    put32(zip, size);
+    put32(zip, size);
+    put16(zip, static_cast<std::uint32_t>(name.size()));
+    put16(zip, 0);
+    zip += name;
+    zip += data;
+    put32(central, 0x02014b50);
+    put16(central, 20);
+    put16(central, 20);
+    put16(central, 0);
+    put16(central, 0);
+    put16(central, 0);
+    put16(central, kDosDate);
+    put32(central, crc);
+    put32(central, size);
+    put32(central, size);
+    put16(central, static_cast<std::uint32_t>(name.size()));
+    put16(central, 0);
+    put16(central, 0);
+    put16(central, 0);
+    put16(central, 0);
+    put32(central, 0);
+    put32(central, offset);
+    central += name;
+  }
+  const auto cd_offset = static_cast<std::uint32_t>(zip.size());
+  zip += central;
+  put32(zip, 0x06054b50);
+  put16(zip, 0);
+  put16(zip, 0);
+  put16(zip, static_cast<std::uint32_t>(tensors.size()));
+  put16(zip, static_cast<std::uint32_t>(tensors.size()));
+  put32(zip, static_cast<std::uint32_t>(central.size()));
+  put32(zip, cd_offset);
+  // The archive comment carries a CRC-32 of every byte before it, so that an
+  // altered byte anywhere (not only inside an entry's data) is detected.
+  const std::string comment = fmt::format("{}{:08x}", kDigestTag, file_digest(zip));
+  put16(zip, static_cast<std::uint32_t>(comment.size()));
+  zip += comment;
+
+  const std::string tmp = fmt::format("{}.tmp.{}", path, ::getpid());
+  std::FILE* f = std::fopen(tmp.c_str(), "wb");
+  if (!f)
+    throw DataError(fmt::format("save_npz: cannot create '{}': {}", tmp, std::strerror(errno)));
+  const bool ok = std::fwrite(zip.data(), 1, zip.size(), f) == zip.size() && std::fflush(f) == 0 &&
+                  ::fsync(::fileno(f)) == 0;
+  const int err = errno;
+  std::fclose(f);
+  if (!ok || std::rename(tmp.c_str(), path.c_str()) != 0) {
+    std::remove(tmp.c_str());
+    throw DataError(
+        fmt::format("save_npz: cannot write '{}': {}", path, std::strerror(ok ? errno : err)));
+  }
+}
+
+std::map<std::string, Tensor> load_npz(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in)
+    throw DataError(fmt::format("load_npz: cannot open '{}': {}", path, std::strerror(errno)));
+  const std::string z((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  // The end-of-central-directory record: 22 bytes, then a comment of the length it gives.
+  std::size_t eocd = std::string::npos;
+  for (std::size_t back = 22; back <= z.size() && back <= 22 + 0xffff; ++back) {
+    const std::size_t at = z.size() - back;
+    if (get32(z, at) == 0x06054b50 && at + 22 + get16(z, at + 20) == z.size()) {
+      eocd = at;
+      break;
+    }
+  }
+  if (eocd == std::string::npos) {
+    corrupt(path, fmt::format("no end-of-directory record in its {} bytes (truncated?)", z.size()));
+  }
+  const std::string comment = z.substr(eocd + 22);
+  if (comment.rfind(kDigestTag, 0) == 0) {
+    const std::string want =
+        fmt::format("{}{:08x}", kDigestTag, file_digest(z.substr(0, eocd + 20)));
+    if (comment != want)
+      corrupt(path, "its whole-file CRC-32 does not match (altered or truncated)");
+  }
+  const std::size_t entries = get16(z, eocd + 10);
+  const std::size_t cd_size = get32(z, eocd + 12);
+  std::size_t at = get32(z, eocd + 16);
+  if (at + cd_size != eocd) corrupt(path, "the central directory does not end where the file does");
+  std::map<std::string, Tensor> out;
+  for (std::size_t e = 0; e < entries; ++e) {
+    if (at + 46 > eocd || get32(z, at) != 0x02014b50) corrupt(path, "damaged central directory");
+    const std::uint32_t crc = get32(z, at + 16);
+    const std::size_t csize = get32(z, at + 20), usize = get32(z, at + 24);
+    const std::size_t nlen = get16(z, at + 28), xlen = get16(z, at + 30), clen = get16(z, at + 32);
+    const std::size_t local = get32(z, at + 42);
+    if (get16(z, at + 10) != 0 || csize != usize)
+      corrupt(path, "compressed entries are not supported");
+    const std::string name = z.substr(at + 46, nlen);
+    at += 46 + nlen + xlen + clen;
+    if (local + 30 > eocd || get32(z, local) != 0x04034b50)
+      corrupt(path, fmt::format("entry '{}' has a damaged header", name));
+    const std::size_t data = local + 30 + get16(z, local + 26) + get16(z, local + 28);
+    if (data + csize > eocd)
+      corrupt(path, fmt::format("entry '{}' runs past the end of the file", name));
+    const auto actual = static_cast<std::uint32_t>(
+        crc32(0L, reinterpret_cast<const Bytef*>(z.data() + data), static_cast<uInt>(csize)));
+    if (actual != crc)
+      corrupt(path, fmt::format("entry '{}' fails its CRC-32 check (altered)", name));
+    if (name.size() < 4 || name.compare(name.size() - 4, 4, ".npy") != 0) continue;
+    const std::string key = name.substr(0, name.size() - 4);
+    out[key] = parse_npy(path, name, z.substr(data, csize));
+  }
+  return out;
+}
+
+}  // namespace tapeflow
