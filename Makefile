@@ -1,21 +1,33 @@
 # Thin wrapper around CMake. `make test` and `make mnist` work on a fresh Debian
 # machine: each installs what is missing first.
+#
+#   make test            install, build, run every test (ctest)
+#   make mnist ARGS=...  train the MNIST example (flags: build/examples/mnist --help)
+#   make install PREFIX=/opt/tapeflow
+#   make NATIVE=1 ...    build the library for this CPU only (faster; not portable)
+#   make WERROR=1 ...    warnings are errors (CI)
 BUILD ?= build
 JOBS ?= $(shell nproc)
-CMAKE_FLAGS ?= -DCMAKE_BUILD_TYPE=Release -DTAPEFLOW_NATIVE=ON
+NATIVE ?= 0
+WERROR ?= 0
+PREFIX ?= /usr/local
+onoff = $(if $(filter 1 ON on yes,$(1)),ON,OFF)
+CMAKE_FLAGS ?= -DCMAKE_BUILD_TYPE=Release -DTAPEFLOW_NATIVE=$(call onoff,$(NATIVE)) \
+               -DTAPEFLOW_WERROR=$(call onoff,$(WERROR))
 PYTHON := /usr/bin/python3
 
-.PHONY: all deps build test bench mnist data plot format clean
+.PHONY: all deps configure build test bench mnist data plot install format format-check \
+        sanitize tidy clean
 
 all: build
 
 deps:
 	scripts/install-deps.sh build
 
-$(BUILD)/CMakeCache.txt:
+configure:
 	cmake -S . -B $(BUILD) $(CMAKE_FLAGS)
 
-build: deps $(BUILD)/CMakeCache.txt
+build: deps configure
 	cmake --build $(BUILD) -j $(JOBS)
 
 test:
@@ -24,6 +36,16 @@ test:
 	cmake -S . -B $(BUILD) $(CMAKE_FLAGS)
 	cmake --build $(BUILD) -j $(JOBS)
 	ctest --test-dir $(BUILD) --output-on-failure -j $(JOBS)
+
+# The whole suite under AddressSanitizer and UndefinedBehaviorSanitizer, in its own build tree.
+sanitize:
+	scripts/install-deps.sh test
+	scripts/fetch-data.sh mnist
+	cmake -S . -B $(BUILD)-sanitize -DCMAKE_BUILD_TYPE=RelWithDebInfo -DTAPEFLOW_SANITIZE=ON \
+	      -DTAPEFLOW_WERROR=$(call onoff,$(WERROR))
+	cmake --build $(BUILD)-sanitize -j $(JOBS)
+	ASAN_OPTIONS=detect_leaks=0 ctest --test-dir $(BUILD)-sanitize --output-on-failure -j $(JOBS) \
+	      -E 'distributed|package_consumer'
 
 bench:
 	scripts/install-deps.sh bench
@@ -40,15 +62,27 @@ mnist:
 	scripts/fetch-data.sh all
 	cmake -S . -B $(BUILD) $(CMAKE_FLAGS)
 	cmake --build $(BUILD) -j $(JOBS) --target mnist
-	$(BUILD)/examples/mnist --metrics $(BUILD)/mnist-metrics.csv --checkpoint-dir $(BUILD)/mnist-ckpt $(ARGS)
+	$(BUILD)/examples/mnist --threads $(JOBS) --metrics $(BUILD)/mnist-metrics.csv \
+	    --checkpoint-dir $(BUILD)/mnist-ckpt $(ARGS)
 	$(PYTHON) scripts/plot_metrics.py $(BUILD)/mnist-metrics.csv $(BUILD)/mnist-metrics.png
 
 plot:
 	scripts/install-deps.sh mnist
 	$(PYTHON) scripts/plot_metrics.py $(BUILD)/mnist-metrics.csv $(BUILD)/mnist-metrics.png
 
+install: build
+	cmake --install $(BUILD) --prefix $(PREFIX)
+
 format:
 	clang-format -i $$(git ls-files '*.cpp' '*.hpp')
 
+format-check:
+	clang-format --dry-run --Werror $$(git ls-files '*.cpp' '*.hpp')
+
+# clang-tidy over the library's sources with the checks in .clang-tidy (not in CI).
+tidy: configure
+	clang-tidy -p $(BUILD) --quiet $$(git ls-files 'core/*.cpp' 'autograd/*.cpp' 'nn/*.cpp' \
+	    'clip/*.cpp' 'optim/*.cpp')
+
 clean:
-	rm -rf $(BUILD)
+	rm -rf $(BUILD) $(BUILD)-sanitize

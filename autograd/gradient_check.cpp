@@ -3,9 +3,9 @@
 
 #include <cmath>
 
-#include "tapeflow/core/detail/tensor_impl.hpp"
 #include "tapeflow/autograd/ops.hpp"
 #include "tapeflow/autograd/tape.hpp"
+#include "tapeflow/core/detail/tensor_impl.hpp"
 
 namespace tapeflow {
 
@@ -31,6 +31,7 @@ GradientCheckResult check_gradients(const std::function<Tensor(const std::vector
                                     const std::vector<Tensor>& inputs, double delta,
                                     std::uint64_t seed) {
   Tensor y;
+  std::vector<std::string> ops;
   std::vector<Gradient> analytic;
   std::vector<double> w;
   {
@@ -41,9 +42,11 @@ GradientCheckResult check_gradients(const std::function<Tensor(const std::vector
     w.resize(y.size());
     for (auto& wi : w) wi = (rng.uniform() < 0.5 ? -1.0 : 1.0) * (0.5 + rng.uniform());
     Tensor wt = convert(Tensor::from_vector(w, y.shape()), y.dtype());
+    ops = tape.op_names();
     analytic = tape.gradient(y, inputs, wt, UnconnectedGradients::zero);
   }
   GradientCheckResult result;
+  result.ops = std::move(ops);
   for (std::size_t i = 0; i < inputs.size(); ++i) {
     const std::vector<double> a = analytic[i].to_dense().to_vector();
     const std::vector<double> x = inputs[i].to_vector();
@@ -57,11 +60,28 @@ GradientCheckResult check_gradients(const std::function<Tensor(const std::vector
       double err = std::abs(a[j] - numeric);
       if (std::isnan(err)) err = INFINITY;  // std::max would silently drop a NaN
       result.max_abs_error = std::max(result.max_abs_error, err);
-      result.max_rel_error = std::max(result.max_rel_error, err / std::max(1.0, std::abs(numeric)));
+      const double rel = err / std::max(1.0, std::abs(numeric));
+      if (rel > result.max_rel_error || (i == 0 && j == 0)) {
+        result.max_rel_error = rel;
+        result.worst_input = i;
+        result.worst_input_shape = inputs[i].shape();
+        result.worst_element = j;
+        result.analytic = a[j];
+        result.numeric = numeric;
+      }
     }
     probe[i] = inputs[i];
   }
   return result;
+}
+
+std::string GradientCheckResult::describe() const {
+  return fmt::format(
+      "gradient check of [{}]: max relative error {:.3g} (absolute {:.3g}) at input {} of shape "
+      "{}, "
+      "element {}: tape {:.10g}, finite differences {:.10g}",
+      fmt::join(ops, ", "), max_rel_error, max_abs_error, worst_input, shape_str(worst_input_shape),
+      worst_element, analytic, numeric);
 }
 
 }  // namespace tapeflow

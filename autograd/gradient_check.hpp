@@ -2,6 +2,7 @@
 #pragma once
 #include <cstdint>
 #include <functional>
+#include <string>
 #include <vector>
 
 #include "tapeflow/core/tensor.hpp"
@@ -11,6 +12,16 @@ namespace tapeflow {
 struct GradientCheckResult {
   double max_abs_error = 0;  ///< max |analytic - numeric| over all input elements
   double max_rel_error = 0;  ///< max |analytic - numeric| / max(1, |numeric|)
+  /// Where the largest relative error is: input index, its shape, flat element
+  /// index, and both values there.
+  std::size_t worst_input = 0;
+  Shape worst_input_shape;
+  std::size_t worst_element = 0;
+  double analytic = 0, numeric = 0;
+  /// The ops f recorded, in order (what the tape differentiated).
+  std::vector<std::string> ops;
+  /// One line for a failing test: the ops, the worst input and element, both values.
+  std::string describe() const;
 };
 
 /// Compares the tape's gradient of `f` at `inputs` with central finite

@@ -2,8 +2,8 @@
 #include <cmath>
 #include <limits>
 
-#include "tapeflow/core/detail/blas.hpp"
 #include "tapeflow/autograd/detail/ops_util.hpp"
+#include "tapeflow/core/detail/blas.hpp"
 
 namespace tapeflow {
 using detail::Array;

@@ -1,4 +1,4 @@
-// Elementwise ops and their backward rules (SEMANTICS.md §1.5). Binary ops
+// Elementwise ops and their backward rules (docs/semantics.md §1.5). Binary ops
 // broadcast; each gradient is summed back to its input's shape by unbroadcast.
 #include <cmath>
 

@@ -1,6 +1,6 @@
 // matmul on BLAS (OpenBLAS cblas_sgemm / cblas_dgemm), batched over a leading axis.
-#include "tapeflow/core/detail/blas.hpp"
 #include "tapeflow/autograd/detail/ops_util.hpp"
+#include "tapeflow/core/detail/blas.hpp"
 
 namespace tapeflow {
 using detail::Array;

@@ -4,8 +4,8 @@
 #include <algorithm>
 #include <unordered_map>
 
-#include "tapeflow/core/detail/tensor_impl.hpp"
 #include "tapeflow/autograd/ops.hpp"
+#include "tapeflow/core/detail/tensor_impl.hpp"
 
 namespace tapeflow {
 namespace {
@@ -15,7 +15,7 @@ struct ThreadState {
 };
 thread_local ThreadState tls;
 
-// Adds one more contribution to a tensor's gradient (SEMANTICS §1.3): dense +
+// Adds one more contribution to a tensor's gradient (docs/semantics.md §1.3): dense +
 // dense is a sum, slices + slices concatenate, and a mix becomes dense.
 void accumulate(Gradient& into, Gradient g) {
   if (into.is_none()) {
@@ -56,7 +56,12 @@ void GradientTape::watch(const Tensor& t) {
   watched_.insert(t.id());
 }
 
-bool GradientTape::is_watched(const Tensor& t) const { return watches(t); }
+std::vector<std::string> GradientTape::op_names() const {
+  std::vector<std::string> names;
+  names.reserve(entries_.size());
+  for (const auto& e : entries_) names.emplace_back(e.op ? e.op : "?");
+  return names;
+}
 
 GradientTape* GradientTape::recording(const Tensor& t) {
   for (auto it = tls.active.rbegin(); it != tls.active.rend(); ++it) {
@@ -87,6 +92,68 @@ Tensor GradientTape::record(const char* op, Tensor out, std::vector<Tensor> inpu
   return out;
 }
 
+namespace {
+// The gradient the sweep starts from: `output_gradients`, checked against the
+// target, or ones of the target's shape (docs/semantics.md §1.1).
+Tensor initial_gradient(const Tensor& target, const std::optional<Tensor>& output_gradients) {
+  if (!is_floating(target.dtype())) {
+    throw DTypeError(
+        fmt::format("GradientTape::gradient: the target must be float32 or float64, got {}",
+                    dtype_name(target.dtype())));
+  }
+  if (!output_gradients) return ones_like(target);
+  const Tensor& og = *output_gradients;
+  if (og.shape() != target.shape()) {
+    throw ShapeError(fmt::format(
+        "GradientTape::gradient: output_gradients must have the target's shape: target is {}, "
+        "output_gradients is {}",
+        shape_str(target.shape()), shape_str(og.shape())));
+  }
+  if (og.dtype() != target.dtype()) {
+    throw DTypeError(fmt::format(
+        "GradientTape::gradient: output_gradients must have the target's dtype: target is {}, "
+        "output_gradients is {}",
+        dtype_name(target.dtype()), dtype_name(og.dtype())));
+  }
+  return og;
+}
+
+// A backward rule must return one gradient per input, shaped and typed like it.
+void check_rule_output(const char* op, const std::vector<Tensor>& inputs,
+                       const std::vector<Gradient>& in_grads, const std::vector<bool>& needed) {
+  if (in_grads.size() != inputs.size()) {
+    throw Error(fmt::format("{}: backward rule returned {} gradients for {} inputs", op,
+                            in_grads.size(), inputs.size()));
+  }
+  for (std::size_t k = 0; k < in_grads.size(); ++k) {
+    if (in_grads[k].is_none() || !needed[k]) continue;
+    if (in_grads[k].dense_shape() != inputs[k].shape() ||
+        in_grads[k].dtype() != inputs[k].dtype()) {
+      throw Error(fmt::format(
+          "{}: backward rule returned a {} gradient of shape {} for input {} of shape {} and "
+          "dtype {}",
+          op, dtype_name(in_grads[k].dtype()), shape_str(in_grads[k].dense_shape()), k,
+          shape_str(inputs[k].shape()), dtype_name(inputs[k].dtype())));
+    }
+  }
+}
+}  // namespace
+
+void GradientTape::backprop(Entry& e, const Gradient& g, GradientMap& grads) const {
+  std::vector<bool> needed(e.inputs.size());
+  for (std::size_t k = 0; k < e.inputs.size(); ++k) {
+    needed[k] = is_floating(e.inputs[k].dtype()) && watches(e.inputs[k]);
+  }
+  std::vector<Gradient> in_grads =
+      e.backward(BackwardArgs{e.inputs, e.output, g.to_dense(), needed});
+  check_rule_output(e.op, e.inputs, in_grads, needed);
+  for (std::size_t k = 0; k < in_grads.size(); ++k) {
+    if (!in_grads[k].is_none() && needed[k]) {
+      accumulate(grads[e.inputs[k].id()], std::move(in_grads[k]));
+    }
+  }
+}
+
 std::vector<Gradient> GradientTape::gradient(const Tensor& target,
                                              const std::vector<Tensor>& sources,
                                              const std::optional<Tensor>& output_gradients,
@@ -97,70 +164,25 @@ std::vector<Gradient> GradientTape::gradient(const Tensor& target,
         "GradientTape(/*persistent=*/true) to call gradient more than once");
   }
   used_ = true;
-  if (!is_floating(target.dtype())) {
-    throw DTypeError(
-        fmt::format("GradientTape::gradient: the target must be float32 or float64, got {}",
-                    dtype_name(target.dtype())));
-  }
-  Tensor initial;
-  if (output_gradients) {
-    const Tensor& og = *output_gradients;
-    if (og.shape() != target.shape()) {
-      throw ShapeError(fmt::format(
-          "GradientTape::gradient: output_gradients must have the target's shape: target is {}, "
-          "output_gradients is {}",
-          shape_str(target.shape()), shape_str(og.shape())));
-    }
-    if (og.dtype() != target.dtype()) {
-      throw DTypeError(fmt::format(
-          "GradientTape::gradient: output_gradients must have the target's dtype: target is {}, "
-          "output_gradients is {}",
-          dtype_name(target.dtype()), dtype_name(og.dtype())));
-    }
-    initial = og;
-  } else {
-    initial = ones_like(target);
-  }
+  const Tensor initial = initial_gradient(target, output_gradients);
 
   NoRecordScope no_record;  // backward rules run ops; they must not record themselves
   std::unordered_set<std::uint64_t> keep;
   for (const Tensor& s : sources) keep.insert(s.id());
-  std::unordered_map<std::uint64_t, Gradient> grads;
+  GradientMap grads;
   grads.emplace(target.id(), Gradient(initial));
 
   // One reverse pass. Every consumer of a tensor comes after its producer on
   // the tape, so when we reach the producer its gradient is complete; it is
   // handed to the rule and dropped (sources keep theirs).
-  std::vector<bool> needed;
   for (std::size_t i = entries_.size(); i-- > 0;) {
     Entry& e = entries_[i];
     auto it = grads.find(e.output.id());
     if (it != grads.end()) {
-      Gradient g = keep.count(it->first) ? it->second : std::move(it->second);
-      if (!keep.count(it->first)) grads.erase(it);
-      const Tensor dense_g = g.to_dense();
-      needed.assign(e.inputs.size(), false);
-      for (std::size_t k = 0; k < e.inputs.size(); ++k) {
-        needed[k] = is_floating(e.inputs[k].dtype()) && watches(e.inputs[k]);
-      }
-      std::vector<Gradient> in_grads =
-          e.backward(BackwardArgs{e.inputs, e.output, dense_g, needed});
-      if (in_grads.size() != e.inputs.size()) {
-        throw Error(fmt::format("{}: backward rule returned {} gradients for {} inputs", e.op,
-                                in_grads.size(), e.inputs.size()));
-      }
-      for (std::size_t k = 0; k < in_grads.size(); ++k) {
-        if (in_grads[k].is_none() || !needed[k]) continue;
-        if (in_grads[k].dense_shape() != e.inputs[k].shape() ||
-            in_grads[k].dtype() != e.inputs[k].dtype()) {
-          throw Error(fmt::format(
-              "{}: backward rule returned a {} gradient of shape {} for input {} "
-              "of shape {} and dtype {}",
-              e.op, dtype_name(in_grads[k].dtype()), shape_str(in_grads[k].dense_shape()), k,
-              shape_str(e.inputs[k].shape()), dtype_name(e.inputs[k].dtype())));
-        }
-        accumulate(grads[e.inputs[k].id()], std::move(in_grads[k]));
-      }
+      const bool is_source = keep.count(it->first) > 0;
+      const Gradient g = is_source ? it->second : std::move(it->second);
+      if (!is_source) grads.erase(it);
+      backprop(e, g, grads);
     }
     if (!persistent_) entries_[i] = Entry{};  // free inputs and outputs as we go
   }
@@ -193,6 +215,20 @@ std::vector<Gradient> GradientTape::gradient(const Tensor& target,
   values.reserve(sources.size());
   for (const auto& v : sources) values.push_back(v.value());
   return gradient(target, values, output_gradients, unconnected);
+}
+
+std::vector<Gradient> GradientTape::gradient(const Tensor& target,
+                                             std::initializer_list<Variable> sources,
+                                             const std::optional<Tensor>& output_gradients,
+                                             UnconnectedGradients unconnected) {
+  return gradient(target, std::vector<Variable>(sources), output_gradients, unconnected);
+}
+
+std::vector<Gradient> GradientTape::gradient(const Tensor& target,
+                                             std::initializer_list<Tensor> sources,
+                                             const std::optional<Tensor>& output_gradients,
+                                             UnconnectedGradients unconnected) {
+  return gradient(target, std::vector<Tensor>(sources), output_gradients, unconnected);
 }
 
 Gradient GradientTape::gradient(const Tensor& target, const Tensor& source,

@@ -1,8 +1,11 @@
 // GradientTape: records the ops run while it is active and differentiates them.
 #pragma once
 #include <functional>
+#include <initializer_list>
 #include <memory>
 #include <optional>
+#include <string>
+#include <unordered_map>
 #include <unordered_set>
 #include <vector>
 
@@ -43,8 +46,9 @@ class GradientTape {
 
   void watch(const Tensor& t);
   void watch(const Variable& v) { watch(v.value()); }
-  bool is_watched(const Tensor& t) const;
   std::size_t size() const { return entries_.size(); }
+  /// The names of the recorded ops, in recording order (for error reports).
+  std::vector<std::string> op_names() const;
 
   /// The vector-Jacobian product of `target` with `output_gradients` (ones of
   /// the target's shape when omitted, also for a non-scalar target), for each
@@ -54,6 +58,13 @@ class GradientTape {
                                  const std::optional<Tensor>& output_gradients = std::nullopt,
                                  UnconnectedGradients unconnected = UnconnectedGradients::none);
   std::vector<Gradient> gradient(const Tensor& target, const std::vector<Variable>& sources,
+                                 const std::optional<Tensor>& output_gradients = std::nullopt,
+                                 UnconnectedGradients unconnected = UnconnectedGradients::none);
+  /// `tape.gradient(y, {w, b})` with Variables or with Tensors.
+  std::vector<Gradient> gradient(const Tensor& target, std::initializer_list<Variable> sources,
+                                 const std::optional<Tensor>& output_gradients = std::nullopt,
+                                 UnconnectedGradients unconnected = UnconnectedGradients::none);
+  std::vector<Gradient> gradient(const Tensor& target, std::initializer_list<Tensor> sources,
                                  const std::optional<Tensor>& output_gradients = std::nullopt,
                                  UnconnectedGradients unconnected = UnconnectedGradients::none);
   Gradient gradient(const Tensor& target, const Tensor& source,
@@ -74,7 +85,11 @@ class GradientTape {
     Tensor output;
     BackwardFn backward;
   };
+  using GradientMap = std::unordered_map<std::uint64_t, Gradient>;
   bool watches(const Tensor& t) const;
+  /// Runs one entry's backward rule with its output's gradient `g` and adds
+  /// the results to the gradients of the inputs the tape watches.
+  void backprop(Entry& e, const Gradient& g, GradientMap& grads) const;
   bool persistent_;
   bool used_ = false;
   std::vector<Entry> entries_;

@@ -5,9 +5,9 @@
 #include <mutex>
 #include <unordered_map>
 
-#include "tapeflow/core/detail/tensor_impl.hpp"
 #include "tapeflow/autograd/ops.hpp"
 #include "tapeflow/autograd/tape.hpp"
+#include "tapeflow/core/detail/tensor_impl.hpp"
 
 namespace tapeflow {
 namespace detail {

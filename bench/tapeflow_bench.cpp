@@ -3,6 +3,7 @@
 #include <benchmark/benchmark.h>
 
 #include <cstring>
+#include <tapeflow/core/format.hpp>
 #include <tapeflow/tapeflow.hpp>
 #include <vector>
 

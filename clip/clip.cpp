@@ -1,4 +1,4 @@
-// TF's clip functions (SEMANTICS.md §3) and the clipping stage (§4).
+// TF's clip functions (docs/semantics.md §3); the stage is in stage.cpp.
 // Norms are accumulated in double whatever the dtype; scales are applied in
 // each tensor's own dtype. The list functions make one pass to compute the
 // norm and one fused pass to scale, writing in place when the pipeline owns
@@ -9,32 +9,13 @@
 #include <limits>
 
 #include "tapeflow/autograd/detail/ops_util.hpp"
+#include "tapeflow/clip/detail/kernels.hpp"
 
 namespace tapeflow::clip {
+using namespace kernels;
 namespace {
 using detail::Array;
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
-
-// ---- argument checks -----------------------------------------------------
-
-void check_clip_norm(const char* op, double clip_norm) {
-  if (!(clip_norm > 0)) {
-    throw InvalidArgumentError(
-        fmt::format("{}: clip_norm must be a positive number, got {}", op, clip_norm));
-  }
-}
-
-void check_bounds(const char* op, double lo, double hi) {
-  if (std::isnan(lo) || std::isnan(hi)) {
-    throw InvalidArgumentError(
-        fmt::format("{}: clip_value bounds must not be NaN, got [{}, {}]", op, lo, hi));
-  }
-  if (lo > hi) {
-    throw InvalidArgumentError(fmt::format(
-        "{}: clip_value_min must be <= clip_value_max, got clip_value_min {} > clip_value_max {}",
-        op, lo, hi));
-  }
-}
 
 // ---- sums of squares -----------------------------------------------------
 
@@ -126,7 +107,7 @@ struct NormResult {
 NormResult clip_norm_kernel(const char* op, const Tensor& t, double clip_norm, const Axes& axes) {
   check_clip_norm(op, clip_norm);
   const auto ax = detail::normalize_axes(op, axes, t.rank());
-  if (std::isinf(clip_norm) || t.size() == 0) return {t, false};  // [FR] +inf means no clipping
+  if (std::isinf(clip_norm) || t.size() == 0) return {t, false};  // [ours] +inf means no clipping
   const Slices slices(t.shape(), ax);
   return detail::dispatch_float(op, t.dtype(), [&](auto tag) -> NormResult {
     using T = decltype(tag);
@@ -249,7 +230,30 @@ Tensor record_clip_value(Tensor out, const Tensor& t, const Tensor& lo, const Te
   });
 }
 
-// ---- helpers over Gradient -------------------------------------------------
+}  // namespace
+
+namespace kernels {
+
+// ---- argument checks -----------------------------------------------------
+
+void check_clip_norm(const char* op, double clip_norm) {
+  if (!(clip_norm > 0)) {
+    throw InvalidArgumentError(
+        fmt::format("{}: clip_norm must be a positive number, got {}", op, clip_norm));
+  }
+}
+
+void check_bounds(const char* op, double lo, double hi) {
+  if (std::isnan(lo) || std::isnan(hi)) {
+    throw InvalidArgumentError(
+        fmt::format("{}: clip_value bounds must not be NaN, got [{}, {}]", op, lo, hi));
+  }
+  if (lo > hi) {
+    throw InvalidArgumentError(fmt::format(
+        "{}: clip_value_min must be <= clip_value_max, got clip_value_min {} > clip_value_max {}",
+        op, lo, hi));
+  }
+}
 
 Gradient value_clip(const Gradient& g, double lo, double hi, bool& changed) {
   const Tensor& v = g.values();
@@ -291,7 +295,7 @@ double global_norm_value(const std::vector<const Tensor*>& ts) {
 // Shared by both list overloads: scales every present entry by one factor.
 double global_scale(double norm, double clip_norm) {
   if (!std::isfinite(norm)) return kNaN;  // TF since PR 27733: NaN everywhere
-  if (std::isinf(clip_norm)) return 1.0;  // [FR] +inf means no clipping
+  if (std::isinf(clip_norm)) return 1.0;  // [ours] +inf means no clipping
   return norm > clip_norm ? clip_norm / norm : 1.0;
 }
 
@@ -305,15 +309,13 @@ double use_norm_value(const std::optional<Tensor>& use_norm) {
 }
 
 // Scales a list the pipeline owns, in place where it can.
-std::vector<Gradient> scale_list(std::vector<Gradient> list, double scale,
-                                 std::vector<bool>* changed) {
+std::vector<Gradient> scale_list(std::vector<Gradient> list, double scale) {
   if (scale == 1.0) return list;
   for (std::size_t i = 0; i < list.size(); ++i) {
     if (list[i].is_none()) continue;
     Tensor values = list[i].values();
     list[i] = list[i].with_values(Tensor());  // drop our second handle so `values` may be unique
     list[i] = list[i].with_values(scaled(std::move(values), scale));
-    if (changed) (*changed)[i] = true;
   }
   return list;
 }
@@ -326,7 +328,7 @@ std::vector<const Tensor*> present(const std::vector<Gradient>& list) {
   return out;
 }
 
-}  // namespace
+}  // namespace kernels
 
 // ---- public functions ------------------------------------------------------
 
@@ -350,6 +352,25 @@ IndexedSlices clip_by_value(const IndexedSlices& t, double lo, double hi) {
   return value_clip(Gradient(t), lo, hi, changed).sparse();
 }
 
+IndexedSlices clip_by_value(const IndexedSlices& t, const Tensor& lo, const Tensor& hi) {
+  // Bounds broadcast to the values' shape, as TF converts the slices' values.
+  check_tensor_bounds(t.values, lo, hi);
+  auto r = clip_value_kernel(t.values, lo, hi);
+  return r.changed ? IndexedSlices{r.out, t.indices, t.dense_shape} : t;
+}
+
+Gradient clip_by_value(const Gradient& g, double lo, double hi) {
+  if (g.is_none()) return g;
+  if (g.is_sparse()) return clip_by_value(g.sparse(), lo, hi);
+  return clip_by_value(g.dense(), lo, hi);
+}
+
+Gradient clip_by_value(const Gradient& g, const Tensor& lo, const Tensor& hi) {
+  if (g.is_none()) return g;
+  if (g.is_sparse()) return clip_by_value(g.sparse(), lo, hi);
+  return clip_by_value(g.dense(), lo, hi);
+}
+
 Tensor clip_by_norm(const Tensor& t, double clip_norm, const Axes& axes) {
   detail::require_float("clip_by_norm", t);
   auto r = clip_norm_kernel("clip_by_norm", t, clip_norm, axes);
@@ -367,6 +388,12 @@ IndexedSlices clip_by_norm(const IndexedSlices& t, double clip_norm, const Axes&
   return norm_clip(Gradient(t), clip_norm, axes, changed).sparse();
 }
 
+Gradient clip_by_norm(const Gradient& g, double clip_norm, const Axes& axes) {
+  if (g.is_none()) return g;
+  if (g.is_sparse()) return clip_by_norm(g.sparse(), clip_norm, axes);
+  return clip_by_norm(g.dense(), clip_norm, axes);
+}
+
 Tensor clip_by_average_norm(const Tensor& t, double clip_norm) {
   check_clip_norm("clip_by_average_norm", clip_norm);
   if (t.size() == 0) return t;
@@ -375,6 +402,12 @@ Tensor clip_by_average_norm(const Tensor& t, double clip_norm) {
 
 Tensor clip_by_average_norm(const IndexedSlices& t, double clip_norm) {
   return clip_by_average_norm(t.to_dense(), clip_norm);
+}
+
+Gradient clip_by_average_norm(const Gradient& g, double clip_norm) {
+  if (g.is_none()) return g;
+  if (g.is_sparse()) return clip_by_average_norm(g.sparse(), clip_norm);
+  return clip_by_average_norm(g.dense(), clip_norm);
 }
 
 Tensor global_norm(const std::vector<Gradient>& t_list) {
@@ -394,9 +427,11 @@ std::pair<std::vector<Gradient>, Tensor> clip_by_global_norm(
     const std::vector<Gradient>& t_list, double clip_norm, const std::optional<Tensor>& use_norm) {
   check_clip_norm("clip_by_global_norm", clip_norm);
   const auto ts = present(t_list);
-  Tensor norm = use_norm ? *use_norm : full({}, global_norm_value(ts), norm_dtype(ts));
-  const double n = use_norm ? use_norm_value(use_norm) : norm.item();
-  return {scale_list(t_list, global_scale(n, clip_norm), nullptr), norm};
+  // The scale comes from the norm in double, not from the returned tensor
+  // (float32 for float32 lists): the stage's by_global_norm does the same.
+  const double n = use_norm ? use_norm_value(use_norm) : global_norm_value(ts);
+  Tensor norm = use_norm ? *use_norm : full({}, n, norm_dtype(ts));
+  return {scale_list(t_list, global_scale(n, clip_norm)), norm};
 }
 
 std::pair<std::vector<Tensor>, Tensor> clip_by_global_norm(const std::vector<Tensor>& t_list,
@@ -408,133 +443,6 @@ std::pair<std::vector<Tensor>, Tensor> clip_by_global_norm(const std::vector<Ten
   std::vector<Tensor> out;
   for (const auto& g : clipped) out.push_back(g.is_none() ? Tensor() : g.dense());
   return {std::move(out), norm};
-}
-
-// ---- the stage -------------------------------------------------------------
-
-GradientTransform::GradientTransform() : fn_([](GradsAndVars gv, Report&) { return gv; }) {}
-GradientTransform::GradientTransform(Fn fn) : fn_(std::move(fn)) {}
-
-GradsAndVars GradientTransform::operator()(GradsAndVars gv) const {
-  Report scratch;
-  return (*this)(std::move(gv), scratch);
-}
-
-GradsAndVars GradientTransform::operator()(GradsAndVars gv, Report& report) const {
-  return fn_(std::move(gv), report);
-}
-
-GradientTransform identity() { return GradientTransform(); }
-
-namespace {
-// A per-gradient transform: f(gradient, changed) for every present entry.
-template <class F>
-GradientTransform per_tensor(F f) {
-  return GradientTransform([f](GradsAndVars gv, Report& report) {
-    for (auto& [g, v] : gv) {
-      if (g.is_none()) continue;
-      bool changed = false;
-      g = f(g, changed);
-      report.tensors_changed += changed;
-    }
-    return gv;
-  });
-}
-}  // namespace
-
-GradientTransform by_value(double lo, double hi) {
-  check_bounds("clip::by_value", lo, hi);
-  return per_tensor([lo, hi](const Gradient& g, bool& c) { return value_clip(g, lo, hi, c); });
-}
-
-GradientTransform by_norm(double clip_norm, const Axes& axes) {
-  check_clip_norm("clip::by_norm", clip_norm);
-  return per_tensor(
-      [clip_norm, axes](const Gradient& g, bool& c) { return norm_clip(g, clip_norm, axes, c); });
-}
-
-GradientTransform by_average_norm(double clip_norm) {
-  check_clip_norm("clip::by_average_norm", clip_norm);
-  return per_tensor(
-      [clip_norm](const Gradient& g, bool& c) { return average_norm_clip(g, clip_norm, c); });
-}
-
-GradientTransform by_global_norm(double clip_norm) {
-  check_clip_norm("clip::by_global_norm", clip_norm);
-  return GradientTransform([clip_norm](GradsAndVars gv, Report& report) {
-    std::vector<Gradient> grads;
-    grads.reserve(gv.size());
-    for (auto& [g, v] : gv) grads.push_back(std::move(g));  // move: the list owns its gradients
-    const auto values = present(grads);
-    const double norm = global_norm_value(values);
-    report.global_norm = norm;
-    const double scale = global_scale(norm, clip_norm);
-    if (scale != 1.0) report.tensors_changed += static_cast<std::int64_t>(values.size());
-    grads = scale_list(std::move(grads), scale, nullptr);
-    for (std::size_t i = 0; i < gv.size(); ++i) gv[i].first = std::move(grads[i]);
-    return gv;
-  });
-}
-
-GradientTransform chain(std::vector<GradientTransform> transforms) {
-  return GradientTransform([transforms = std::move(transforms)](GradsAndVars gv, Report& report) {
-    for (const auto& t : transforms) gv = t(std::move(gv), report);
-    return gv;
-  });
-}
-
-std::vector<std::string> non_finite_variables(const GradsAndVars& gv) {
-  std::vector<std::string> names;
-  for (const auto& [g, v] : gv) {
-    if (g.is_none()) continue;
-    const bool bad = detail::dispatch_float("clip", g.dtype(), [&](auto tag) {
-      return !xt::all(xt::isfinite(detail::arr<decltype(tag)>(g.values())));
-    });
-    if (bad) names.push_back(v.name());
-  }
-  return names;
-}
-
-Stage::Stage(GradientTransform transform, NonFinite policy)
-    : transform_(std::move(transform)), policy_(policy) {}
-
-std::optional<GradsAndVars> Stage::run(GradsAndVars gv) {
-  if (policy_ != NonFinite::propagate) {
-    const auto bad = non_finite_variables(gv);
-    if (!bad.empty()) {
-      if (policy_ == NonFinite::skip) {
-        ++report_.skipped_steps;
-        report_.tensors_changed = 0;
-        return std::nullopt;
-      }
-      throw NonFiniteError(fmt::format(
-          "apply_gradients: non-finite (inf or NaN) gradient for variables ['{}'] under the "
-          "clipping stage's raise policy; no variable was changed",
-          fmt::join(bad, "', '")));
-    }
-  }
-  std::vector<Variable> vars;
-  vars.reserve(gv.size());
-  for (const auto& [g, v] : gv) vars.push_back(v);
-  Report call;
-  call.skipped_steps = report_.skipped_steps;
-  GradsAndVars out = transform_(std::move(gv), call);
-  if (out.size() != vars.size()) {
-    throw InvalidArgumentError(fmt::format(
-        "clip stage: a transform returned {} pairs for {} inputs; it must keep the list's length "
-        "and order",
-        out.size(), vars.size()));
-  }
-  for (std::size_t i = 0; i < out.size(); ++i) {
-    if (out[i].second != vars[i]) {
-      throw InvalidArgumentError(fmt::format(
-          "clip stage: a transform replaced variable '{}' at position {} with '{}'; it must keep "
-          "the list's variables and order",
-          vars[i].name(), i, out[i].second.name()));
-    }
-  }
-  report_ = call;
-  return out;
 }
 
 }  // namespace tapeflow::clip

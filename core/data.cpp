@@ -4,12 +4,12 @@
 #include <zlib.h>
 
 #include <cerrno>
+#include <cmath>
 #include <cstring>
 #include <filesystem>
 #include <numeric>
 
 #include "tapeflow/core/detail/tensor_impl.hpp"
-#include "tapeflow/autograd/ops.hpp"
 
 namespace tapeflow {
 namespace {
@@ -166,7 +166,19 @@ Dataset Batches::batch(std::size_t i) const {
 }
 
 Tensor standardize(const Tensor& images, double mean, double stddev) {
-  return (images - mean) / stddev;
+  if (!(stddev > 0) || !std::isfinite(stddev) || !std::isfinite(mean)) {
+    throw InvalidArgumentError(fmt::format(
+        "standardize: mean must be finite and stddev finite and > 0, got mean {}, stddev {}", mean,
+        stddev));
+  }
+  return detail::dispatch_float("standardize", images.dtype(), [&](auto tag) {
+    using T = decltype(tag);
+    auto out = detail::Array<T>::from_shape(detail::xshape(images.shape()));
+    const T* x = images.data<T>();
+    const T m = static_cast<T>(mean), s = static_cast<T>(stddev);
+    for (std::size_t i = 0; i < out.size(); ++i) out.data()[i] = (x[i] - m) / s;
+    return detail::make_tensor(std::move(out));
+  });
 }
 
 }  // namespace tapeflow

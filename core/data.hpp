@@ -40,14 +40,47 @@ Dataset load_idx_dataset(const std::string& dir, const std::string& split, std::
 /// Mini-batches over a dataset: a fresh seeded shuffle each epoch (the order
 /// of epoch e depends only on (seed, e), so a resumed run sees the same
 /// batches), and a last partial batch unless `drop_last`.
+///
+///     for (const Dataset& batch : batches.epoch(e)) { ... }
 class Batches {
  public:
+  /// Walks the batches of the current epoch; dereferencing builds the batch.
+  class Iterator {
+   public:
+    Iterator(const Batches* batches, std::size_t i) : batches_(batches), i_(i) {}
+    Dataset operator*() const { return batches_->batch(i_); }
+    Iterator& operator++() { return ++i_, *this; }
+    bool operator==(const Iterator& o) const { return i_ == o.i_; }
+    bool operator!=(const Iterator& o) const { return i_ != o.i_; }
+
+   private:
+    const Batches* batches_;
+    std::size_t i_;
+  };
+  /// One epoch's batches as a range (valid while the Batches lives and no
+  /// other epoch is started).
+  class Epoch {
+   public:
+    explicit Epoch(const Batches* batches) : batches_(batches) {}
+    Iterator begin() const { return {batches_, 0}; }
+    Iterator end() const { return {batches_, batches_->size()}; }
+    std::size_t size() const { return batches_->size(); }
+
+   private:
+    const Batches* batches_;
+  };
+
   Batches(const Dataset& data, std::size_t batch_size, std::uint64_t seed, bool shuffle = true,
           bool drop_last = false);
   /// Batches per epoch.
   std::size_t size() const;
   /// Starts epoch `epoch` (its own permutation).
   void start_epoch(std::size_t epoch);
+  /// Starts epoch `epoch` and returns its batches as a range.
+  Epoch epoch(std::size_t epoch) {
+    start_epoch(epoch);
+    return Epoch(this);
+  }
   /// Batch `i` of the current epoch: images [B, H, W, C] and labels [B].
   Dataset batch(std::size_t i) const;
 
@@ -59,7 +92,9 @@ class Batches {
   std::vector<std::size_t> order_;
 };
 
-/// (x - mean) / stddev, elementwise (e.g. with the training set's pixel mean and deviation).
+/// (x - mean) / stddev, elementwise (e.g. with the training set's pixel mean
+/// and deviation). Data preparation: not recorded on a tape.
+/// @throws InvalidArgumentError unless stddev > 0 and both are finite.
 Tensor standardize(const Tensor& images, double mean, double stddev);
 
 }  // namespace tapeflow

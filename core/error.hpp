@@ -1,6 +1,6 @@
 // The error family. Every error a user can cause derives from tapeflow::Error,
 // so one catch handles them all. Messages name the operation, what it got and
-// what it expected (SEMANTICS.md §0.3).
+// what it expected (docs/semantics.md §0.3).
 #pragma once
 #include <stdexcept>
 #include <string>

@@ -6,6 +6,7 @@
 #include <unistd.h>
 #include <zlib.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -121,75 +122,73 @@ Tensor parse_npy(const std::string& path, const std::string& name, const std::st
     return detail::make_tensor(std::move(a));
   });
 }
-}  // namespace
 
-void save_npz(const std::string& path, const std::map<std::string, Tensor>& tensors) {
-  std::string zip, central;
-  constexpr std::uint32_t kDosDate = (0 << 9) | (1 << 5) | 1;  // 1980-01-01: reproducible files
-  for (const auto& [key, t] : tensors) {
-    const std::string name = key + ".npy";
-    const std::string data = npy_bytes(t);
-    if (data.size() >= 0xffffffffu || zip.size() >= 0xffffffffu) {
-      throw DataError(
-          fmt::format("save_npz: '{}' would exceed 4 GiB (zip64 is not supported)", path));
-    }
-    const auto crc = static_cast<std::uint32_t>(
-        crc32(0L, reinterpret_cast<const Bytef*>(data.data()), static_cast<uInt>(data.size())));
-    const auto offset = static_cast<std::uint32_t>(zip.size());
-    const auto size = static_cast<std::uint32_t>(data.size());
-    put32(zip, 0x04034b50);
-    put16(zip, 20);
-    put16(zip, 0);
-    put16(zip, 0);
-    put16(zip, 0);
-    put16(zip, kDosDate);
-    put32(zip, crc);
-    put32(zip, size);
-    put32(zip, size);
-    put16(zip, static_cast<std::uint32_t>(name.size()));
-    put16(zip, 0);
-    zip += name;
-    zip += data;
-    put32(central, 0x02014b50);
-    put16(central, 20);
-    put16(central, 20);
-    put16(central, 0);
-    put16(central, 0);
-    put16(central, 0);
-    put16(central, kDosDate);
-    put32(central, crc);
-    put32(central, size);
-    put32(central, size);
-    put16(central, static_cast<std::uint32_t>(name.size()));
-    put16(central, 0);
-    put16(central, 0);
-    put16(central, 0);
-    put16(central, 0);
-    put32(central, 0);
-    put32(central, offset);
-    central += name;
-  }
-  const auto cd_offset = static_cast<std::uint32_t>(zip.size());
-  zip += central;
-  put32(zip, 0x06054b50);
-  put16(zip, 0);
-  put16(zip, 0);
-  put16(zip, static_cast<std::uint32_t>(tensors.size()));
-  put16(zip, static_cast<std::uint32_t>(tensors.size()));
-  put32(zip, static_cast<std::uint32_t>(central.size()));
-  put32(zip, cd_offset);
-  // The archive comment carries a CRC-32 of every byte before it, so that an
-  // altered byte anywhere (not only inside an entry's data) is detected.
-  const std::string comment = fmt::format("{}{:08x}", kDigestTag, file_digest(zip));
-  put16(zip, static_cast<std::uint32_t>(comment.size()));
-  zip += comment;
+// The zip records this writer uses (APPNOTE.TXT 4.3.7, 4.3.12, 4.3.16), all
+// for stored entries: version 2.0, no flags, no compression, fixed date.
+constexpr std::uint32_t kDosDate = (0 << 9) | (1 << 5) | 1;  // 1980-01-01: reproducible files
+constexpr std::uint32_t kVersion = 20;
 
+struct EntryInfo {
+  std::string name;
+  std::uint32_t crc, size, offset;
+};
+
+void put_local_header(std::string& zip, const EntryInfo& e) {
+  put32(zip, 0x04034b50);  // signature
+  put16(zip, kVersion);    // version needed to extract
+  put16(zip, 0);           // flags
+  put16(zip, 0);           // method: stored
+  put16(zip, 0);           // time
+  put16(zip, kDosDate);    // date
+  put32(zip, e.crc);
+  put32(zip, e.size);  // compressed size
+  put32(zip, e.size);  // uncompressed size
+  put16(zip, static_cast<std::uint32_t>(e.name.size()));
+  put16(zip, 0);  // extra field length
+  zip += e.name;
+}
+
+void put_central_header(std::string& central, const EntryInfo& e) {
+  put32(central, 0x02014b50);  // signature
+  put16(central, kVersion);    // version made by
+  put16(central, kVersion);    // version needed to extract
+  put16(central, 0);           // flags
+  put16(central, 0);           // method: stored
+  put16(central, 0);           // time
+  put16(central, kDosDate);    // date
+  put32(central, e.crc);
+  put32(central, e.size);  // compressed size
+  put32(central, e.size);  // uncompressed size
+  put16(central, static_cast<std::uint32_t>(e.name.size()));
+  put16(central, 0);  // extra field length
+  put16(central, 0);  // comment length
+  put16(central, 0);  // disk number
+  put16(central, 0);  // internal attributes
+  put32(central, 0);  // external attributes
+  put32(central, e.offset);
+  central += e.name;
+}
+
+void put_end_record(std::string& zip, std::size_t entries, std::size_t central_size,
+                    std::uint32_t central_offset) {
+  put32(zip, 0x06054b50);                           // signature
+  put16(zip, 0);                                    // this disk
+  put16(zip, 0);                                    // disk of the central directory
+  put16(zip, static_cast<std::uint32_t>(entries));  // entries on this disk
+  put16(zip, static_cast<std::uint32_t>(entries));  // entries in all
+  put32(zip, static_cast<std::uint32_t>(central_size));
+  put32(zip, central_offset);
+}
+
+// Writes `bytes` to a temporary file beside `path`, flushes it to disk and
+// renames it over `path`: a crash leaves the old file or the new, never a mix.
+void write_atomically(const std::string& path, const std::string& bytes) {
   const std::string tmp = fmt::format("{}.tmp.{}", path, ::getpid());
   std::FILE* f = std::fopen(tmp.c_str(), "wb");
   if (!f)
     throw DataError(fmt::format("save_npz: cannot create '{}': {}", tmp, std::strerror(errno)));
-  const bool ok = std::fwrite(zip.data(), 1, zip.size(), f) == zip.size() && std::fflush(f) == 0 &&
-                  ::fsync(::fileno(f)) == 0;
+  const bool ok = std::fwrite(bytes.data(), 1, bytes.size(), f) == bytes.size() &&
+                  std::fflush(f) == 0 && ::fsync(::fileno(f)) == 0;
   const int err = errno;
   std::fclose(f);
   if (!ok || std::rename(tmp.c_str(), path.c_str()) != 0) {
@@ -198,8 +197,40 @@ void save_npz(const std::string& path, const std::map<std::string, Tensor>& tens
         fmt::format("save_npz: cannot write '{}': {}", path, std::strerror(ok ? errno : err)));
   }
 }
+}  // namespace
 
-std::map<std::string, Tensor> load_npz(const std::string& path) {
+void save_npz(const std::string& path, const NamedTensors& tensors) {
+  std::vector<const NamedTensors::value_type*> sorted;
+  for (const auto& entry : tensors) sorted.push_back(&entry);
+  std::sort(sorted.begin(), sorted.end(), [](auto* a, auto* b) { return a->first < b->first; });
+  std::string zip, central;
+  for (const auto* entry : sorted) {
+    const std::string data = npy_bytes(entry->second);
+    if (data.size() >= 0xffffffffu || zip.size() >= 0xffffffffu) {
+      throw DataError(
+          fmt::format("save_npz: '{}' would exceed 4 GiB (zip64 is not supported)", path));
+    }
+    const EntryInfo e{
+        entry->first + ".npy",
+        static_cast<std::uint32_t>(
+            crc32(0L, reinterpret_cast<const Bytef*>(data.data()), static_cast<uInt>(data.size()))),
+        static_cast<std::uint32_t>(data.size()), static_cast<std::uint32_t>(zip.size())};
+    put_local_header(zip, e);
+    zip += data;
+    put_central_header(central, e);
+  }
+  const auto central_offset = static_cast<std::uint32_t>(zip.size());
+  zip += central;
+  put_end_record(zip, sorted.size(), central.size(), central_offset);
+  // The archive comment carries a CRC-32 of every byte before it, so that an
+  // altered byte anywhere (not only inside an entry's data) is detected.
+  const std::string comment = fmt::format("{}{:08x}", kDigestTag, file_digest(zip));
+  put16(zip, static_cast<std::uint32_t>(comment.size()));
+  zip += comment;
+  write_atomically(path, zip);
+}
+
+NamedTensors load_npz(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   if (!in)
     throw DataError(fmt::format("load_npz: cannot open '{}': {}", path, std::strerror(errno)));
@@ -227,7 +258,7 @@ std::map<std::string, Tensor> load_npz(const std::string& path) {
   const std::size_t cd_size = get32(z, eocd + 12);
   std::size_t at = get32(z, eocd + 16);
   if (at + cd_size != eocd) corrupt(path, "the central directory does not end where the file does");
-  std::map<std::string, Tensor> out;
+  NamedTensors out;
   for (std::size_t e = 0; e < entries; ++e) {
     if (at + 46 > eocd || get32(z, at) != 0x02014b50) corrupt(path, "damaged central directory");
     const std::uint32_t crc = get32(z, at + 16);

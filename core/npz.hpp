@@ -1,21 +1,25 @@
 // Named tensors in NumPy's .npz format (an uncompressed zip of .npy files),
 // the checkpoint format: `numpy.load("ckpt.npz")` reads it.
 #pragma once
-#include <map>
 #include <string>
+#include <unordered_map>
 
 #include "tapeflow/core/tensor.hpp"
 
 namespace tapeflow {
 
-/// Writes atomically: a temporary file beside `path`, flushed and fsynced,
+/// Tensors by name: the entries of an .npz file or a checkpoint.
+using NamedTensors = std::unordered_map<std::string, Tensor>;
+
+/// Writes the entries in name order (so equal contents give equal bytes),
+/// atomically: a temporary file beside `path`, flushed and fsynced,
 /// then renamed over `path`, so a crash leaves either the old or the new file.
 /// @throws DataError if the file cannot be written.
-void save_npz(const std::string& path, const std::map<std::string, Tensor>& tensors);
+void save_npz(const std::string& path, const NamedTensors& tensors);
 
 /// Reads every entry, checking the zip structure, each entry's CRC-32 and its
 /// .npy header against its size. @throws DataError naming the file and the
 /// problem for a missing, truncated or altered file.
-std::map<std::string, Tensor> load_npz(const std::string& path);
+NamedTensors load_npz(const std::string& path);
 
 }  // namespace tapeflow

@@ -2,34 +2,16 @@
 #include "tapeflow/core/tensor.hpp"
 
 #include <cblas.h>
-#include <malloc.h>
 #include <omp.h>
 
 #include <cmath>
 #include <numeric>
+#include <ostream>
 
 #include "tapeflow/core/detail/tensor_impl.hpp"
 
 namespace tapeflow {
 namespace detail {
-namespace {
-// Every op returns a fresh array, and training reuses the same few sizes step
-// after step. glibc's defaults hand blocks over 128 KiB (adaptively up to
-// 32 MiB) to mmap and return freed heap tops to the kernel, so each step pays
-// page faults and page zeroing for its large tensors again: measured here as
-// 2x slower CNN training, half of it in the kernel. Keeping those blocks on
-// the heap lets them be reused; PyTorch gets the same from its caching
-// allocator. Process-wide, once, when the library is loaded.
-// (Runs before main's first op because it lives in the TU every op uses.)
-const bool allocator_tuned = [] {
-  mallopt(M_MMAP_THRESHOLD, 32 << 20);
-  mallopt(M_TRIM_THRESHOLD, 1 << 30);
-  mallopt(M_TOP_PAD, 64 << 20);
-  openblas_set_num_threads(1);  // tapeflow splits large GEMMs itself (detail/blas.hpp)
-  return true;
-}();
-}  // namespace
-
 std::uint64_t next_tensor_id() {
   static std::atomic<std::uint64_t> counter{1};
   return counter.fetch_add(1, std::memory_order_relaxed);
@@ -72,9 +54,9 @@ Shape broadcast_shapes(const char* op, const Shape& a, const Shape& b) {
   return out;
 }
 
-Tensor::Tensor(double value) : Tensor(Array<double>(value)) {}
-Tensor::Tensor(float value) : Tensor(Array<float>(value)) {}
-Tensor::Tensor(std::int64_t value) : Tensor(Array<std::int64_t>(value)) {}
+Tensor::Tensor(double value) : Tensor(detail::make_tensor(Array<double>(value))) {}
+Tensor::Tensor(float value) : Tensor(detail::make_tensor(Array<float>(value))) {}
+Tensor::Tensor(std::int64_t value) : Tensor(detail::make_tensor(Array<std::int64_t>(value))) {}
 
 namespace {
 template <class T>
@@ -120,13 +102,6 @@ Tensor::Tensor(std::initializer_list<std::initializer_list<std::initializer_list
   *this = from_doubles(flat, {values.size(), rows, cols}, dtype);
 }
 
-Tensor::Tensor(const xt::xarray<float>& a) : Tensor(Array<float>(a)) {}
-Tensor::Tensor(const xt::xarray<double>& a) : Tensor(Array<double>(a)) {}
-Tensor::Tensor(const xt::xarray<std::int64_t>& a) : Tensor(Array<std::int64_t>(a)) {}
-Tensor::Tensor(xt::xarray<float>&& a) : Tensor(detail::make_tensor(std::move(a))) {}
-Tensor::Tensor(xt::xarray<double>&& a) : Tensor(detail::make_tensor(std::move(a))) {}
-Tensor::Tensor(xt::xarray<std::int64_t>&& a) : Tensor(detail::make_tensor(std::move(a))) {}
-
 namespace {
 template <class T>
 Tensor from_flat(const std::vector<T>& values, const Shape& shape) {
@@ -148,6 +123,19 @@ Tensor Tensor::from_vector(const std::vector<std::int64_t>& v, const Shape& s) {
 }
 
 namespace {
+template <class T>
+Tensor copy_of(const T* data, const Shape& shape) {
+  Array<T> a = Array<T>::from_shape(detail::xshape(shape));
+  std::copy_n(data, a.size(), a.data());
+  return detail::make_tensor(std::move(a));
+}
+}  // namespace
+
+Tensor Tensor::from_data(const float* d, const Shape& s) { return copy_of(d, s); }
+Tensor Tensor::from_data(const double* d, const Shape& s) { return copy_of(d, s); }
+Tensor Tensor::from_data(const std::int64_t* d, const Shape& s) { return copy_of(d, s); }
+
+namespace {
 const detail::TensorImpl& checked(const std::shared_ptr<const detail::TensorImpl>& impl) {
   if (!impl) throw InvalidArgumentError("Tensor: use of an undefined (default-constructed) tensor");
   return *impl;
@@ -160,21 +148,13 @@ std::size_t Tensor::size() const { return shape_size(shape()); }
 std::uint64_t Tensor::id() const { return checked(impl_).id; }
 
 template <class T>
-const xt::xarray<T>& Tensor::array() const {
+const T* Tensor::data() const {
   const auto& impl = checked(impl_);
   if (!std::holds_alternative<Array<T>>(impl.data)) {
-    throw DTypeError(fmt::format("Tensor::array: requested {} but the tensor is {}",
+    throw DTypeError(fmt::format("Tensor::data: requested {} but the tensor is {}",
                                  dtype_name(detail::dtype_of<T>()), dtype_name(dtype())));
   }
-  return std::get<Array<T>>(impl.data);
-}
-template const xt::xarray<float>& Tensor::array<float>() const;
-template const xt::xarray<double>& Tensor::array<double>() const;
-template const xt::xarray<std::int64_t>& Tensor::array<std::int64_t>() const;
-
-template <class T>
-const T* Tensor::data() const {
-  return array<T>().data();
+  return std::get<Array<T>>(impl.data).data();
 }
 template const float* Tensor::data<float>() const;
 template const double* Tensor::data<double>() const;
@@ -346,8 +326,17 @@ Tensor truncated_normal(const Shape& shape, double mean, double stddev, DType dt
 }
 
 void set_num_threads(int threads) {
-  if (threads <= 0) return;
-  omp_set_num_threads(threads);  // OpenBLAS stays single-threaded: see detail/blas.hpp
+  if (threads <= 0) {
+    throw InvalidArgumentError(
+        fmt::format("set_num_threads: threads must be a positive number, got {}", threads));
+  }
+  omp_set_num_threads(threads);
+  openblas_set_num_threads(1);  // tapeflow splits large products itself: core/detail/blas.hpp
 }
+
+int num_threads() { return omp_get_max_threads(); }
+
+std::ostream& operator<<(std::ostream& os, const Tensor& t) { return os << t.str(); }
+std::ostream& operator<<(std::ostream& os, DType dtype) { return os << dtype_name(dtype); }
 
 }  // namespace tapeflow

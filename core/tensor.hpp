@@ -1,15 +1,14 @@
 // Tensor: a cheap-to-copy, immutable handle over contiguous row-major storage.
+// No xtensor and no fmt here: <tapeflow/core/xtensor.hpp> converts to and
+// from xt::xarray, <tapeflow/core/format.hpp> teaches fmt to print tensors.
 #pragma once
-#include <fmt/format.h>
-
 #include <cstddef>
 #include <cstdint>
 #include <initializer_list>
+#include <iosfwd>
 #include <memory>
 #include <string>
 #include <vector>
-
-#include "tapeflow/core/tensor_fwd.hpp"
 
 namespace tapeflow {
 
@@ -51,17 +50,14 @@ class Tensor {
   Tensor(std::initializer_list<std::initializer_list<double>> values, DType dtype = DType::float32);
   Tensor(std::initializer_list<std::initializer_list<std::initializer_list<double>>> values,
          DType dtype = DType::float32);
-  /// From xtensor arrays (the array is copied, or moved from an rvalue).
-  explicit Tensor(const xt::xarray<float>& array);
-  explicit Tensor(const xt::xarray<double>& array);
-  explicit Tensor(const xt::xarray<std::int64_t>& array);
-  explicit Tensor(xt::xarray<float>&& array);
-  explicit Tensor(xt::xarray<double>&& array);
-  explicit Tensor(xt::xarray<std::int64_t>&& array);
   /// From a flat buffer in row-major order. @throws ShapeError if the sizes differ.
   static Tensor from_vector(const std::vector<float>& values, const Shape& shape);
   static Tensor from_vector(const std::vector<double>& values, const Shape& shape);
   static Tensor from_vector(const std::vector<std::int64_t>& values, const Shape& shape);
+  /// Copies shape_size(shape) elements from `data`, row-major.
+  static Tensor from_data(const float* data, const Shape& shape);
+  static Tensor from_data(const double* data, const Shape& shape);
+  static Tensor from_data(const std::int64_t* data, const Shape& shape);
 
   bool defined() const { return impl_ != nullptr; }
   DType dtype() const;
@@ -71,9 +67,6 @@ class Tensor {
   /// Process-unique identity, used by the tape.
   std::uint64_t id() const;
 
-  /// The storage as an xtensor array. @throws DTypeError if T does not match dtype().
-  template <class T>
-  const xt::xarray<T>& array() const;
   /// Pointer to the first element. @throws DTypeError if T does not match dtype().
   template <class T>
   const T* data() const;
@@ -103,9 +96,9 @@ Tensor ones_like(const Tensor& t);
 /// Same values in another dtype (not recorded on a tape: see ops.hpp `cast`).
 Tensor convert(const Tensor& t, DType dtype);
 
-/// A seeded random generator (mt19937_64). Equal seeds give equal streams on
-/// every machine, because the distributions are computed here, not by the
-/// standard library (whose normal_distribution differs between vendors).
+/// A seeded random generator (xoshiro256**, seeded through splitmix64). Equal seeds give equal
+/// streams on every machine, because the distributions are computed here, not by the standard
+/// library (whose normal_distribution differs between vendors).
 class Rng {
  public:
   explicit Rng(std::uint64_t seed = 0);
@@ -136,23 +129,18 @@ Tensor random_uniform(const Shape& shape, double minval = 0.0, double maxval = 1
 Tensor truncated_normal(const Shape& shape, double mean = 0.0, double stddev = 1.0,
                         DType dtype = DType::float32, Rng& rng = default_rng());
 
-/// Threads for tapeflow's kernels, GEMMs included (0 leaves the default: all cores).
+/// Threads for tapeflow's kernels. Without a call, OpenMP's default applies
+/// (OMP_NUM_THREADS, else every core) and BLAS keeps its own setting.
+/// A call with n > 0 sets OpenMP's thread count to n and OpenBLAS's to 1:
+/// tapeflow then splits large matrix products across its n threads itself,
+/// because OpenBLAS's spinning threads beside tapeflow's own slow both down.
+/// Both are process-wide settings, which is why only this call makes them.
 void set_num_threads(int threads);
+/// The threads tapeflow's kernels use.
+int num_threads();
+
+/// Prints `t.str()`.
+std::ostream& operator<<(std::ostream& os, const Tensor& t);
+std::ostream& operator<<(std::ostream& os, DType dtype);
 
 }  // namespace tapeflow
-
-/// `fmt::format("{}", t)` prints like NumPy: values, shape and dtype.
-template <>
-struct fmt::formatter<tapeflow::Tensor> : fmt::formatter<std::string> {
-  template <class Ctx>
-  auto format(const tapeflow::Tensor& t, Ctx& ctx) const {
-    return fmt::formatter<std::string>::format(t.str(), ctx);
-  }
-};
-template <>
-struct fmt::formatter<tapeflow::DType> : fmt::formatter<const char*> {
-  template <class Ctx>
-  auto format(tapeflow::DType d, Ctx& ctx) const {
-    return fmt::formatter<const char*>::format(tapeflow::dtype_name(d), ctx);
-  }
-};

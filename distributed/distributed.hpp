@@ -31,7 +31,7 @@ void broadcast_variables(const std::vector<Variable>& variables, int root = 0,
 /// Wraps an optimizer: compute_gradients averages over ranks (after the inner
 /// optimizer computed them), apply_gradients delegates, so the inner
 /// optimizer's clipping stage sees the averaged gradients and every rank clips
-/// by the same global norm (SEMANTICS.md §4).
+/// by the same global norm (docs/semantics.md §4).
 class DistributedOptimizer {
  public:
   explicit DistributedOptimizer(Optimizer& inner, MPI_Comm comm = MPI_COMM_WORLD,

@@ -1,4 +1,5 @@
 // Linear regression in 30 lines: fit y = 2x - 1 from noisy samples with SGD.
+#include <tapeflow/core/format.hpp>
 #include <tapeflow/tapeflow.hpp>
 
 int main() {

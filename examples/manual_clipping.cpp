@@ -1,6 +1,7 @@
 // The TF1 idiom, written out by hand: compute_gradients, clip_by_global_norm,
 // apply_gradients. (Installing clip::by_global_norm on the optimizer does the
 // same inside apply_gradients.)
+#include <tapeflow/core/format.hpp>
 #include <tapeflow/tapeflow.hpp>
 
 int main() {

@@ -32,7 +32,6 @@ class Layer {
   /// The variables, in creation order (empty before the first call).
   const std::vector<Variable>& trainable_variables() const { return vars_; }
   const std::string& name() const { return name_; }
-  bool built() const { return built_; }
 
  protected:
   explicit Layer(std::string kind) : name_(std::move(kind)) {}

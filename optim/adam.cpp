@@ -1,4 +1,4 @@
-// AdamOptimizer with TF 1.x's formula (SEMANTICS.md §8). Kingma & Ba 2014,
+// AdamOptimizer with TF 1.x's formula (docs/semantics.md §8). Kingma & Ba 2014,
 // Algorithm 1 in the "efficient" form of section 2: the bias correction is
 // folded into the step size and epsilon is added to sqrt(v) ("epsilon hat").
 #include "tapeflow/optim/adam.hpp"
@@ -34,48 +34,47 @@ void adam_rows(T* w, T* m, T* v, const T* g, std::size_t n, T lr_t, T b1, T b2, 
 }  // namespace
 
 Adam::Adam(AdamOptions options)
-    : Optimizer("Adam", options.learning_rate, {"m", "v"}), opt_(std::move(options)) {
-  check_unit("beta1", opt_.beta1);
-  check_unit("beta2", opt_.beta2);
-  if (!std::isfinite(opt_.epsilon) || opt_.epsilon < 0) {
+    : Optimizer("Adam", options.learning_rate(), {"m", "v"}), opt_(std::move(options)) {
+  check_unit("beta1", opt_.beta1());
+  check_unit("beta2", opt_.beta2());
+  if (!std::isfinite(opt_.epsilon()) || opt_.epsilon() < 0) {
     throw InvalidArgumentError(
-        fmt::format("Adam: epsilon must be finite and >= 0, got {}", opt_.epsilon));
+        fmt::format("Adam: epsilon must be finite and >= 0, got {}", opt_.epsilon()));
   }
+  // Created by the base at the first successful apply with values beta1, beta2.
+  add_non_slot("beta1_power", opt_.beta1());
+  add_non_slot("beta2_power", opt_.beta2());
 }
 
-// The powers are created at the first successful apply with values beta1, beta2.
+// Once per call: the bias correction folded into the step size.
 void Adam::prepare() {
-  if (!started_) {
-    beta1_power_ = opt_.beta1;
-    beta2_power_ = opt_.beta2;
-    started_ = true;
-  }
+  lr_t_ = lr() * std::sqrt(1 - non_slot("beta2_power")) / (1 - non_slot("beta1_power"));
 }
 
 // Once per apply_gradients call, however many variables it updated.
 void Adam::finish() {
-  beta1_power_ *= opt_.beta1;
-  beta2_power_ *= opt_.beta2;
+  non_slot("beta1_power") *= opt_.beta1();
+  non_slot("beta2_power") *= opt_.beta2();
 }
 
-void Adam::apply_dense(const Tensor& grad, Variable& var, double lr) {
-  const double lr_t = lr * std::sqrt(1 - beta2_power_) / (1 - beta1_power_);
+void Adam::apply_dense(const Tensor& grad, Variable& var) {
+  const double lr_t = lr_t_;
   detail::for_var_dtype("Adam", var, [&](auto tag) {
     using T = decltype(tag);
     adam_rows<T>(var.mutable_data<T>(), slot(var, "m").mutable_data<T>(),
                  slot(var, "v").mutable_data<T>(), grad.data<T>(), grad.size(),
-                 static_cast<T>(lr_t), static_cast<T>(opt_.beta1), static_cast<T>(opt_.beta2),
-                 static_cast<T>(opt_.epsilon));
+                 static_cast<T>(lr_t), static_cast<T>(opt_.beta1()), static_cast<T>(opt_.beta2()),
+                 static_cast<T>(opt_.epsilon()));
   });
 }
 
-void Adam::apply_sparse(const IndexedSlices& grad, Variable& var, double lr) {
-  const double lr_t = lr * std::sqrt(1 - beta2_power_) / (1 - beta1_power_);
-  const IndexedSlices merged = merge_duplicates(grad);  // g^2 is taken of the summed rows
+// The base merged duplicate indices, so g^2 is taken of the summed rows.
+void Adam::apply_sparse(const IndexedSlices& merged, Variable& var) {
+  const double lr_t = lr_t_;
   detail::for_var_dtype("Adam", var, [&](auto tag) {
     using T = decltype(tag);
-    const T b1 = static_cast<T>(opt_.beta1), b2 = static_cast<T>(opt_.beta2);
-    const T eps = static_cast<T>(opt_.epsilon), lt = static_cast<T>(lr_t);
+    const T b1 = static_cast<T>(opt_.beta1()), b2 = static_cast<T>(opt_.beta2());
+    const T eps = static_cast<T>(opt_.epsilon()), lt = static_cast<T>(lr_t);
     const std::size_t row = detail::row_size(var);
     const std::size_t n = shape_size(var.shape());
     T* w = var.mutable_data<T>();
@@ -83,7 +82,7 @@ void Adam::apply_sparse(const IndexedSlices& grad, Variable& var, double lr) {
     T* v = slot(var, "v").mutable_data<T>();
     const T* g = merged.values.data<T>();
     const auto* idx = merged.indices.data<std::int64_t>();
-    if (opt_.lazy) {
+    if (opt_.lazy()) {
       // LazyAdam: only the indexed rows of m, v and var change.
       for (std::size_t k = 0; k < merged.indices.size(); ++k) {
         adam_rows<T>(w + idx[k] * row, m + idx[k] * row, v + idx[k] * row, g + k * row, row, lt, b1,
@@ -106,19 +105,6 @@ void Adam::apply_sparse(const IndexedSlices& grad, Variable& var, double lr) {
     }
     for (std::size_t i = 0; i < n; ++i) w[i] -= lt * m[i] / (std::sqrt(v[i]) + eps);
   });
-}
-
-std::map<std::string, double> Adam::scalars() const {
-  if (!started_) return {};
-  return {{"beta1_power", beta1_power_}, {"beta2_power", beta2_power_}};
-}
-
-void Adam::load_scalars(const std::map<std::string, double>& s) {
-  auto b1 = s.find("beta1_power");
-  auto b2 = s.find("beta2_power");
-  started_ = b1 != s.end() && b2 != s.end();
-  beta1_power_ = started_ ? b1->second : 1.0;
-  beta2_power_ = started_ ? b2->second : 1.0;
 }
 
 }  // namespace tapeflow

@@ -10,9 +10,11 @@
 
 namespace tapeflow {
 
-void save_checkpoint(const std::string& path, const std::vector<Variable>& variables,
-                     const Optimizer* optimizer, const std::map<std::string, Tensor>& extra) {
-  std::map<std::string, Tensor> all;
+namespace {
+void save(const std::string& path, const std::vector<Variable>& variables,
+          const Optimizer* optimizer, const Variable* global_step, const NamedTensors& extra) {
+  NamedTensors all;
+  if (global_step) all.emplace("global_step", global_step->value());
   for (const auto& v : variables) {
     if (!all.emplace("vars/" + v.name(), v.value()).second) {
       throw InvalidArgumentError(fmt::format(
@@ -26,10 +28,26 @@ void save_checkpoint(const std::string& path, const std::vector<Variable>& varia
   save_npz(path, all);
 }
 
-std::map<std::string, Tensor> restore_checkpoint(const std::string& path,
-                                                 const std::vector<Variable>& variables,
-                                                 Optimizer* optimizer) {
+NamedTensors restore(const std::string& path, const std::vector<Variable>& variables,
+                     Optimizer* optimizer, Variable* global_step) {
   const auto all = load_npz(path);
+  const Tensor* step = nullptr;
+  if (global_step) {
+    auto it = all.find("global_step");
+    if (it == all.end()) {
+      throw DataError(
+          fmt::format("restore_training_state: '{}' has no global_step entry (was it written by "
+                      "save_checkpoint rather than save_training_state?)",
+                      path));
+    }
+    if (it->second.shape() != global_step->shape() || it->second.dtype() != global_step->dtype()) {
+      throw DataError(fmt::format(
+          "restore_training_state: global_step is {} {} in '{}' but {} {} in the program",
+          dtype_name(it->second.dtype()), shape_str(it->second.shape()), path,
+          dtype_name(global_step->dtype()), shape_str(global_step->shape())));
+    }
+    step = &it->second;
+  }
   // 1. Every variable must be present with its shape and dtype.
   std::vector<const Tensor*> values;
   for (const auto& v : variables) {
@@ -47,7 +65,7 @@ std::map<std::string, Tensor> restore_checkpoint(const std::string& path,
   }
   // 2. The optimizer validates its part before writing any of it.
   if (optimizer) {
-    std::map<std::string, Tensor> state;
+    NamedTensors state;
     for (const auto& [k, t] : all) {
       if (k.rfind("optimizer/", 0) == 0) state.emplace(k.substr(10), t);
     }
@@ -58,11 +76,34 @@ std::map<std::string, Tensor> restore_checkpoint(const std::string& path,
     Variable v = variables[i];
     v.assign(*values[i]);
   }
-  std::map<std::string, Tensor> extra;
+  if (step) global_step->assign(*step);
+  NamedTensors extra;
   for (const auto& [k, t] : all) {
     if (k.rfind("extra/", 0) == 0) extra.emplace(k.substr(6), t);
   }
   return extra;
+}
+}  // namespace
+
+void save_checkpoint(const std::string& path, const std::vector<Variable>& variables,
+                     const Optimizer* optimizer, const NamedTensors& extra) {
+  save(path, variables, optimizer, nullptr, extra);
+}
+
+NamedTensors restore_checkpoint(const std::string& path, const std::vector<Variable>& variables,
+                                Optimizer* optimizer) {
+  return restore(path, variables, optimizer, nullptr);
+}
+
+void save_training_state(const std::string& path, const std::vector<Variable>& variables,
+                         const Optimizer& optimizer, const Variable& global_step,
+                         const NamedTensors& extra) {
+  save(path, variables, &optimizer, &global_step, extra);
+}
+
+NamedTensors restore_training_state(const std::string& path, const std::vector<Variable>& variables,
+                                    Optimizer& optimizer, Variable& global_step) {
+  return restore(path, variables, &optimizer, &global_step);
 }
 
 }  // namespace tapeflow

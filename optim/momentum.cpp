@@ -1,4 +1,4 @@
-// MomentumOptimizer (SEMANTICS.md §7), TF's ApplyMomentum kernel.
+// MomentumOptimizer (docs/semantics.md §7), TF's ApplyMomentum kernel.
 #include "tapeflow/optim/momentum.hpp"
 
 #include <cmath>
@@ -7,14 +7,20 @@
 
 namespace tapeflow {
 
-Momentum::Momentum(LearningRate learning_rate, double momentum, bool use_nesterov)
-    : Optimizer("Momentum", std::move(learning_rate), {"momentum"}),
-      momentum_(momentum),
-      nesterov_(use_nesterov) {
-  if (!std::isfinite(momentum) || momentum < 0) {
+Momentum::Momentum(const MomentumOptions& o)
+    : Optimizer("Momentum", o.learning_rate(), {"momentum"}),
+      momentum_(o.momentum()),
+      nesterov_(o.use_nesterov()) {
+  if (!std::isfinite(momentum_) || momentum_ < 0) {
     throw InvalidArgumentError(
-        fmt::format("Momentum: momentum must be finite and >= 0, got {}", momentum));
+        fmt::format("Momentum: momentum must be finite and >= 0, got {}{}", momentum_,
+                    momentum_ == -1 ? " (MomentumOptions::momentum was not set)" : ""));
   }
+}
+
+Momentum::Momentum(LearningRate learning_rate, double momentum, bool use_nesterov)
+    : Momentum(
+          MomentumOptions(std::move(learning_rate)).momentum(momentum).use_nesterov(use_nesterov)) {
 }
 
 namespace {
@@ -37,7 +43,8 @@ void momentum_rows(T* w, T* a, const T* g, std::size_t n, T lr, T mu, bool neste
 }
 }  // namespace
 
-void Momentum::apply_dense(const Tensor& grad, Variable& var, double lr) {
+void Momentum::apply_dense(const Tensor& grad, Variable& var) {
+  const double lr = this->lr();
   detail::for_var_dtype("Momentum", var, [&](auto tag) {
     using T = decltype(tag);
     Variable& acc = slot(var, "momentum");
@@ -46,9 +53,9 @@ void Momentum::apply_dense(const Tensor& grad, Variable& var, double lr) {
   });
 }
 
-// Duplicates merged first; rows not in indices keep their accumulator and value.
-void Momentum::apply_sparse(const IndexedSlices& grad, Variable& var, double lr) {
-  const IndexedSlices merged = merge_duplicates(grad);
+// Duplicates were merged by the base; rows not in indices keep their accumulator and value.
+void Momentum::apply_sparse(const IndexedSlices& merged, Variable& var) {
+  const double lr = this->lr();
   detail::for_var_dtype("Momentum", var, [&](auto tag) {
     using T = decltype(tag);
     Variable& acc = slot(var, "momentum");

@@ -1,5 +1,6 @@
-// The optimizer base: compute_gradients, apply_gradients (SEMANTICS.md §5.2's
-// order, all or nothing), minimize, slots and checkpointable state.
+// The optimizer base: compute_gradients, apply_gradients (docs/semantics.md
+// §5.2's order, all or nothing), minimize, slots, non-slot scalars and
+// checkpointable state.
 #include "tapeflow/optim/optimizer.hpp"
 
 #include <algorithm>
@@ -7,8 +8,8 @@
 #include <unordered_map>
 #include <unordered_set>
 
-#include "tapeflow/core/detail/tensor_impl.hpp"
 #include "tapeflow/autograd/tape.hpp"
+#include "tapeflow/core/detail/tensor_impl.hpp"
 
 namespace tapeflow {
 
@@ -66,11 +67,18 @@ GradsAndVars Optimizer::compute_with_tape(GradientTape& tape, const Tensor& loss
 GradsAndVars Optimizer::compute_gradients(const std::function<Tensor()>& loss_fn,
                                           std::vector<Variable> var_list,
                                           const std::optional<Tensor>& grad_loss) {
+  return compute_gradients_and_loss(loss_fn, std::move(var_list), grad_loss).grads_and_vars;
+}
+
+GradientsAndLoss Optimizer::compute_gradients_and_loss(const std::function<Tensor()>& loss_fn,
+                                                       std::vector<Variable> var_list,
+                                                       const std::optional<Tensor>& grad_loss) {
   const auto vars = resolve_var_list(std::move(var_list));
   GradientTape tape;
   for (const auto& v : vars) tape.watch(v);
-  const Tensor loss = loss_fn();
-  return compute_with_tape(tape, loss, vars, grad_loss);
+  Tensor loss = loss_fn();
+  GradsAndVars gv = compute_with_tape(tape, loss, vars, grad_loss);
+  return {std::move(gv), std::move(loss)};
 }
 
 GradsAndVars Optimizer::compute_gradients(const Tensor& loss, std::vector<Variable> var_list,
@@ -143,26 +151,30 @@ void Optimizer::apply(GradsAndVars gv, Variable* global_step, bool from_minimize
         "apply_gradients: global_step must be an int64 scalar variable, got '{}' ({} {})",
         global_step->name(), dtype_name(global_step->dtype()), shape_str(global_step->shape())));
   }
+  // The step this call is for: the global step before its increment, else iterations.
+  const std::int64_t step =
+      global_step ? global_step->value().data<std::int64_t>()[0] : iterations_;
   // 5: non-finite policy and the clipping stage, still before any write.
-  std::optional<GradsAndVars> staged = stage_.run(std::move(gv));
+  std::optional<GradsAndVars> staged = stage_.run(std::move(gv), step);
   if (!staged) return;                                     // policy `skip`: nothing at all changes
   for (const auto& [g, v] : *staged) validate_pair(g, v);  // a user transform may be wrong
-  // 6: slots for the variables that have a gradient now.
+  // 6: slots for the variables that have a gradient now, and the non-slot scalars.
   for (const auto& [g, v] : *staged) {
     if (g.is_none()) continue;
     for (const auto& name : slot_names_) slot(v, name);
   }
-  // 7-8: learning rate at the step before this call's increment, then the updates.
-  const std::int64_t step =
-      global_step ? static_cast<std::int64_t>(global_step->value().item()) : iterations_;
-  const double lr = learning_rate_.at(step);
+  for (auto& entry : non_slots_) {
+    if (!entry.second.value) entry.second.value = entry.second.initial;
+  }
+  // 7-8: the learning rate of this step, read once, then the updates.
+  lr_ = learning_rate_.at(step);
   prepare();
   for (auto& [g, v] : *staged) {
     if (g.is_none()) continue;
     if (g.is_sparse()) {
-      apply_sparse(g.sparse(), v, lr);
+      apply_sparse(merge_duplicates(g.sparse()), v);
     } else {
-      apply_dense(g.dense(), v, lr);
+      apply_dense(g.dense(), v);
     }
   }
   finish();
@@ -187,7 +199,7 @@ Variable& Optimizer::slot(const Variable& var, const std::string& name) {
   auto s = slots.find(name);
   if (s == slots.end()) {
     s = slots
-            .emplace(name, Variable(zeros(var.shape(), var.dtype()),
+            .emplace(name, Variable(full(var.shape(), slot_initial_value(name), var.dtype()),
                                     fmt::format("{}/{}/{}", var.name(), name_, name), false))
             .first;
   }
@@ -208,20 +220,63 @@ void Optimizer::set_clipping(clip::GradientTransform transform, clip::NonFinite 
   stage_ = clip::Stage(std::move(transform), policy);
 }
 
-std::map<std::string, Tensor> Optimizer::state() const {
-  std::map<std::string, Tensor> out;
+void Optimizer::add_non_slot(const std::string& name, double initial) {
+  non_slots_[name] = NonSlot{initial, std::nullopt};
+}
+
+double& Optimizer::non_slot(const std::string& name) {
+  auto it = non_slots_.find(name);
+  if (it == non_slots_.end() || !it->second.value) {
+    throw InvalidArgumentError(
+        fmt::format("{}: non-slot scalar '{}' was not declared or not created yet", name_, name));
+  }
+  return *it->second.value;
+}
+
+std::optional<double> Optimizer::get_non_slot(const std::string& name) const {
+  auto it = non_slots_.find(name);
+  return it == non_slots_.end() ? std::nullopt : it->second.value;
+}
+
+namespace {
+Tensor encode_name(const std::string& name) {
+  std::vector<std::int64_t> codes(name.begin(), name.end());
+  return Tensor::from_vector(codes, {codes.size()});
+}
+std::string decode_name(const Tensor& t) {
+  std::string out;
+  if (t.dtype() != DType::int64 || t.rank() != 1) return "<not a name>";
+  for (std::size_t i = 0; i < t.size(); ++i) {
+    const std::int64_t c = t.data<std::int64_t>()[i];
+    out.push_back(c > 31 && c < 127 ? static_cast<char>(c) : '?');
+  }
+  return out;
+}
+}  // namespace
+
+NamedTensors Optimizer::state() const {
+  NamedTensors out;
   for (const auto& [key, set] : slots_) {
     for (const auto& [name, var] : set.slots)
       out[fmt::format("{}/{}", set.var.name(), name)] = var.value();
   }
+  out["type"] = encode_name(name_);
   out["iterations"] = Tensor(iterations_);
-  for (const auto& [name, value] : scalars()) out[name] = Tensor(value);
+  for (const auto& [name, entry] : non_slots_) {
+    if (entry.value) out[name] = Tensor(*entry.value);
+  }
   return out;
 }
 
-void Optimizer::load_state(const std::map<std::string, Tensor>& state,
-                           const std::vector<Variable>& vars) {
+void Optimizer::load_state(const NamedTensors& state, const std::vector<Variable>& vars) {
   // Validate everything first, then write: a bad entry changes nothing.
+  auto type = state.find("type");
+  if (type != state.end() && decode_name(type->second) != name_) {
+    throw DataError(fmt::format(
+        "restore_checkpoint: the checkpoint holds the state of a {} optimizer, not of this {}; "
+        "restore it into a {}, or restore the variables alone",
+        decode_name(type->second), name_, decode_name(type->second)));
+  }
   auto get = [&](const std::string& n) -> const Tensor& {
     auto it = state.find(n);
     if (it == state.end())
@@ -232,15 +287,29 @@ void Optimizer::load_state(const std::map<std::string, Tensor>& state,
   if (iters.dtype() != DType::int64 || iters.size() != 1) {
     throw DataError(fmt::format("{}: optimizer state 'iterations' must be one int64", name_));
   }
-  std::map<std::string, double> sc;
-  for (const auto& n : scalar_names()) {
+  std::unordered_map<std::string, std::optional<double>> scalars;
+  for (const auto& [n, entry] : non_slots_) {
     auto it = state.find(n);
+    scalars[n] = std::nullopt;
     if (it == state.end()) continue;  // saved before the first step
     const Tensor& t = it->second;
     if (t.dtype() != DType::float64 || t.size() != 1) {
       throw DataError(fmt::format("{}: optimizer state '{}' must be one float64", name_, n));
     }
-    sc[n] = t.item();
+    scalars[n] = t.item();
+  }
+  std::set<std::string> var_names;
+  for (const auto& v : vars) var_names.insert(v.name());
+  for (const auto& [key, t] : state) {
+    const auto slash = key.rfind('/');
+    if (slash == std::string::npos || !var_names.count(key.substr(0, slash))) continue;
+    const std::string slot_name = key.substr(slash + 1);
+    if (!std::binary_search(slot_names_.begin(), slot_names_.end(), slot_name)) {
+      throw DataError(fmt::format(
+          "{}: the checkpoint has a slot '{}' that a {} optimizer does not use (it was saved by "
+          "another optimizer type)",
+          name_, key, name_));
+    }
   }
   for (const auto& v : vars) {
     for (const auto& s : slot_names_) {
@@ -254,12 +323,17 @@ void Optimizer::load_state(const std::map<std::string, Tensor>& state,
       }
     }
   }
-  iterations_ = static_cast<std::int64_t>(iters.item());
-  load_scalars(sc);
+  iterations_ = iters.data<std::int64_t>()[0];
+  for (auto& [n, entry] : non_slots_) entry.value = scalars[n];
   for (const auto& v : vars) {
+    auto set = slots_.find(v.key());
     for (const auto& s : slot_names_) {
       auto it = state.find(fmt::format("{}/{}", v.name(), s));
-      if (it != state.end()) slot(v, s).assign(it->second);
+      if (it != state.end()) {
+        slot(v, s).assign(it->second);
+      } else if (set != slots_.end()) {
+        set->second.slots.erase(s);  // not in the checkpoint: created since, so it goes
+      }
     }
   }
 }

@@ -2,22 +2,34 @@
 #pragma once
 #include <cstdint>
 #include <functional>
-#include <map>
 #include <optional>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "tapeflow/autograd/gradient.hpp"
 #include "tapeflow/autograd/variable.hpp"
-#include "tapeflow/clip/clip.hpp"
+#include "tapeflow/clip/stage.hpp"
+#include "tapeflow/core/npz.hpp"
 #include "tapeflow/optim/schedule.hpp"
 
 namespace tapeflow {
 
-/// Base of SGD, Momentum and Adam (SEMANTICS.md §5). apply_gradients is a
-/// fixed sequence: validate everything, run the clipping stage, create slots,
-/// then update each variable in one fused pass. A failure before the updates
-/// leaves every variable, slot and counter untouched.
+/// What compute_gradients_and_loss returns: the pairs and the loss they are of.
+struct GradientsAndLoss {
+  GradsAndVars grads_and_vars;
+  Tensor loss;
+};
+
+/// Base of every optimizer (docs/semantics.md §5). apply_gradients is a fixed
+/// sequence: validate everything, run the clipping stage, create slots and
+/// non-slot scalars, then update each variable in one fused pass. A failure
+/// before the updates leaves every variable, slot and counter untouched.
+///
+/// A new optimizer names its slots (and non-slot scalars) in its constructor
+/// and overrides at most four hooks: prepare (once per call, before the
+/// updates; lr() is this step's rate), apply_dense, apply_sparse (duplicate
+/// indices already merged by the base) and finish (once per call, after).
 class Optimizer {
  public:
   virtual ~Optimizer() = default;
@@ -39,8 +51,13 @@ class Optimizer {
   /// innermost active tape that recorded it; that tape is used up).
   GradsAndVars compute_gradients(const Tensor& loss, std::vector<Variable> var_list = {},
                                  const std::optional<Tensor>& grad_loss = std::nullopt);
+  /// compute_gradients(loss_fn, ...) that also hands back the loss it computed,
+  /// so a training loop need not capture it inside the callable.
+  GradientsAndLoss compute_gradients_and_loss(
+      const std::function<Tensor()>& loss_fn, std::vector<Variable> var_list = {},
+      const std::optional<Tensor>& grad_loss = std::nullopt);
 
-  /// Applies the gradients (SEMANTICS.md §5.2): none entries are skipped; the
+  /// Applies the gradients (docs/semantics.md §5.2): none entries are skipped; the
   /// installed clipping stage runs once before any variable changes; then
   /// `global_step` (an int64 scalar variable, if given) and iterations() advance by one.
   /// @throws NoVariablesError, NoGradientsError, InvalidArgumentError (duplicate
@@ -71,33 +88,48 @@ class Optimizer {
   /// What the stage did in the last call.
   const clip::Report& clip_report() const { return stage_.report(); }
 
-  /// Everything a checkpoint must hold to resume exactly: slots as
-  /// "<var name>/<slot>", plus "iterations" and any optimizer scalars.
-  std::map<std::string, Tensor> state() const;
-  /// Restores `state()` for `vars` (slots are matched by variable name; a
-  /// variable without slots in `state` has not received a gradient yet).
-  /// @throws DataError for a missing entry or a shape/dtype mismatch, before changing anything.
-  void load_state(const std::map<std::string, Tensor>& state, const std::vector<Variable>& vars);
+  /// A non-slot scalar (Adam's "beta1_power"), or nullopt before the first
+  /// successful apply_gradients creates it.
+  std::optional<double> get_non_slot(const std::string& name) const;
+
+  /// Everything a checkpoint must hold to resume exactly: "type" (the
+  /// optimizer's name as int64 character codes), "iterations", slots as
+  /// "<var name>/<slot>", and the non-slot scalars once created.
+  NamedTensors state() const;
+  /// Makes this optimizer's state for `vars` equal to `state`: slots are
+  /// matched by variable name, and slots or scalars that `state` lacks (saved
+  /// before they existed) are removed.
+  /// @throws DataError, before changing anything, for a missing entry, a
+  /// shape/dtype mismatch, or state saved by another optimizer type.
+  void load_state(const NamedTensors& state, const std::vector<Variable>& vars);
 
  protected:
   Optimizer(std::string name, LearningRate learning_rate, std::vector<std::string> slot_names);
 
-  /// Called once per successful apply_gradients, before the updates.
+  /// Once per apply_gradients call that updates, before the updates.
   virtual void prepare() {}
   /// var <- update(var, grad) for a dense gradient, one fused pass.
-  virtual void apply_dense(const Tensor& grad, Variable& var, double lr) = 0;
-  /// The same for IndexedSlices (already validated).
-  virtual void apply_sparse(const IndexedSlices& grad, Variable& var, double lr) = 0;
-  /// Called once per successful apply_gradients, after the updates.
+  virtual void apply_dense(const Tensor& grad, Variable& var) = 0;
+  /// The same for IndexedSlices: validated, duplicate indices merged.
+  virtual void apply_sparse(const IndexedSlices& grad, Variable& var) = 0;
+  /// Once per apply_gradients call that updates, after the updates.
   virtual void finish() {}
-  /// Optimizer-wide scalars to checkpoint (Adam's beta powers).
-  virtual std::map<std::string, double> scalars() const { return {}; }
-  /// Every name `scalars()` may hold.
-  virtual std::vector<std::string> scalar_names() const { return {}; }
-  virtual void load_scalars(const std::map<std::string, double>&) {}
+  /// The value a new slot is filled with (zero unless an optimizer says otherwise).
+  virtual double slot_initial_value(const std::string& slot_name) const {
+    (void)slot_name;
+    return 0.0;
+  }
 
-  /// The zero-initialised slot `name` of `var`, created on first use.
+  /// The learning rate of the call being applied (read once per call).
+  double lr() const { return lr_; }
+  /// The slot `name` of `var`, created on first use.
   Variable& slot(const Variable& var, const std::string& name);
+  /// Declares a non-slot scalar (TF1's _create_non_slot_variable): the base
+  /// creates it with `initial` at the first successful apply, saves and
+  /// restores it. Call from the constructor.
+  void add_non_slot(const std::string& name, double initial);
+  /// A declared non-slot scalar, for prepare/finish to read and update.
+  double& non_slot(const std::string& name);
 
  private:
   GradsAndVars compute_with_tape(class GradientTape& tape, const Tensor& loss,
@@ -111,15 +143,22 @@ class Optimizer {
   std::vector<std::string> slot_names_;
   struct SlotSet {
     Variable var;  // keeps the key alive
-    std::map<std::string, Variable> slots;
+    std::unordered_map<std::string, Variable> slots;
   };
-  std::map<const void*, SlotSet> slots_;
+  std::unordered_map<const void*, SlotSet> slots_;
+  struct NonSlot {
+    double initial;
+    std::optional<double> value;  // created at the first successful apply
+  };
+  std::unordered_map<std::string, NonSlot> non_slots_;
   std::int64_t iterations_ = 0;
+  double lr_ = 0.0;
   clip::Stage stage_;
 };
 
 /// Sums the rows of duplicate indices (TF's _apply_sparse_duplicate_indices):
-/// the result has each index once, in first-seen order.
+/// the result has each index once, in first-seen order. The base applies it
+/// before every apply_sparse.
 IndexedSlices merge_duplicates(const IndexedSlices& slices);
 
 }  // namespace tapeflow

@@ -1,4 +1,4 @@
-// Learning-rate schedules with TF1's formulas (SEMANTICS.md §9).
+// Learning-rate schedules with TF1's formulas (docs/semantics.md §9).
 #include "tapeflow/optim/schedule.hpp"
 
 #include <fmt/format.h>

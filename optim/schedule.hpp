@@ -18,7 +18,6 @@ class LearningRate {
   LearningRate(double value);       // NOLINT: implicit, `SGD(0.1)` reads naturally
   LearningRate(Schedule schedule);  // NOLINT
   double at(std::int64_t step) const;
-  bool is_constant() const { return std::holds_alternative<double>(v_); }
 
  private:
   std::variant<double, Schedule> v_;

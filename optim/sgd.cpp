@@ -1,4 +1,4 @@
-// GradientDescentOptimizer (SEMANTICS.md §6).
+// GradientDescentOptimizer (docs/semantics.md §6).
 #include "tapeflow/optim/sgd.hpp"
 
 #include "tapeflow/optim/detail/update_kernels.hpp"
@@ -7,10 +7,10 @@ namespace tapeflow {
 
 SGD::SGD(LearningRate learning_rate) : Optimizer("SGD", std::move(learning_rate), {}) {}
 
-void SGD::apply_dense(const Tensor& grad, Variable& var, double lr) {
+void SGD::apply_dense(const Tensor& grad, Variable& var) {
   detail::for_var_dtype("SGD", var, [&](auto tag) {
     using T = decltype(tag);
-    const T a = static_cast<T>(lr);
+    const T a = static_cast<T>(lr());
     const T* g = grad.data<T>();
     T* w = var.mutable_data<T>();
     const std::size_t n = grad.size();
@@ -19,11 +19,11 @@ void SGD::apply_dense(const Tensor& grad, Variable& var, double lr) {
   });
 }
 
-// Scatter-subtract; duplicate indices accumulate, which equals summing them first.
-void SGD::apply_sparse(const IndexedSlices& grad, Variable& var, double lr) {
+// Scatter-subtract of the (merged) rows.
+void SGD::apply_sparse(const IndexedSlices& grad, Variable& var) {
   detail::for_var_dtype("SGD", var, [&](auto tag) {
     using T = decltype(tag);
-    const T a = static_cast<T>(lr);
+    const T a = static_cast<T>(lr());
     const T* g = grad.values.data<T>();
     const auto* idx = grad.indices.data<std::int64_t>();
     const std::size_t row = detail::row_size(var);

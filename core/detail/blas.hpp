@@ -1,10 +1,12 @@
-// Private: GEMM on OpenBLAS, parallelised by tapeflow rather than by OpenBLAS.
+// Private: GEMM on OpenBLAS.
 //
 // OpenBLAS's own threads spin and yield between calls; next to our OpenMP
 // loops on two cores they cost more than they gained (measured: no speed-up
-// on the CNN, and a third of the time in the scheduler). So OpenBLAS runs one
-// thread (set when the library loads) and large products are split by rows
-// of C across OpenMP threads, one single-threaded GEMM each.
+// on the CNN, and a third of the time in the scheduler). So when the program
+// called set_num_threads(n), OpenBLAS runs one thread and large products are
+// split by rows of C across tapeflow's OpenMP threads, one single-threaded
+// GEMM each. Otherwise OpenBLAS keeps whatever threading the program gave it
+// and tapeflow calls it once per product.
 #pragma once
 #include <cblas.h>
 #include <omp.h>
@@ -30,7 +32,8 @@ void gemm(bool ta, bool tb, std::size_t m, std::size_t n, std::size_t k, const T
           T* c) {
   const int lda = static_cast<int>(ta ? m : k), ldb = static_cast<int>(tb ? k : n),
             ldc = static_cast<int>(n);
-  const int threads = omp_in_parallel() ? 1 : omp_get_max_threads();
+  const int threads =
+      omp_in_parallel() || openblas_get_num_threads() > 1 ? 1 : omp_get_max_threads();
   if (threads == 1 || m < 64 || static_cast<double>(m) * n * k < 4e6) {
     gemm_raw(ta, tb, static_cast<int>(m), static_cast<int>(n), static_cast<int>(k), a, lda, b, ldb,
              c, ldc);

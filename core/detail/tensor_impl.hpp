@@ -1,6 +1,6 @@
 // Private: the storage behind a Tensor handle, and the dtype dispatch helpers
-// every kernel uses. The only header of the project that includes xtensor's
-// expression templates; public headers see only tensor_fwd.hpp.
+// every kernel uses. The one header that includes xtensor's expression
+// templates; no public header includes xtensor at all.
 #pragma once
 #include <fmt/format.h>
 
@@ -19,13 +19,16 @@
 #include <xtensor/xstrided_view.hpp>
 #include <xtensor/xview.hpp>
 
+#include "tapeflow/core/detail/allocator.hpp"
 #include "tapeflow/core/error.hpp"
 #include "tapeflow/core/tensor.hpp"
 
 namespace tapeflow::detail {
 
+/// Storage of every tensor: a row-major xarray whose buffer comes from the
+/// buffer cache (core/memory.hpp).
 template <class T>
-using Array = xt::xarray<T>;
+using Array = xt::xarray<T, xt::layout_type::row_major, CachingAllocator<T>>;
 
 std::uint64_t next_tensor_id();
 
@@ -70,12 +73,6 @@ T* unique_data(Tensor& t) {
   auto& impl = const_cast<TensorImpl&>(*t.impl());
   return std::get<Array<T>>(impl.data).data();
 }
-template <class E>
-auto make_tensor_from_expr(E&& e) {
-  using T = std::decay_t<typename std::decay_t<E>::value_type>;
-  return make_tensor(Array<T>(std::forward<E>(e)));
-}
-
 template <class T>
 const Array<T>& arr(const Tensor& t) {
   return std::get<Array<T>>(t.impl()->data);

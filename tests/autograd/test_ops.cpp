@@ -3,15 +3,11 @@
 #include "helpers.hpp"
 
 using namespace tapeflow;
+using tf_test::check_grad;
 using tf_test::rand64;
 using Fn = std::function<Tensor(const std::vector<Tensor>&)>;
 
 namespace {
-void check_grad(const Fn& f, const std::vector<Tensor>& inputs, double tol = 1e-6) {
-  const auto r = check_gradients(f, inputs);
-  INFO("max abs error " << r.max_abs_error << ", max rel error " << r.max_rel_error);
-  CHECK(r.max_rel_error < tol);
-}
 Tensor i64(std::vector<std::int64_t> v, Shape s) { return Tensor::from_vector(v, s); }
 }  // namespace
 
@@ -300,6 +296,47 @@ TEST_CASE("the gradient checker catches a wrong gradient", "[autograd][gradcheck
       return std::vector<Gradient>{s.grad * 3.0};
     });
   };
-  const auto r = check_gradients(wrong, {rand64({4}, 61, 2, 3)});
+  const Tensor x = rand64({4}, 61, 2, 3);
+  const auto r = check_gradients(wrong, {x});
   CHECK(r.max_abs_error > 0.5);
+  // The report says which op, which input and element, and both values.
+  REQUIRE_FALSE(r.ops.empty());
+  CHECK(r.ops.back() == "wrong");
+  CHECK(r.worst_input == 0);
+  CHECK(r.worst_input_shape == Shape{4});
+  // Both sides carry the same random output weight: their ratio is the buggy
+  // rule's 3 over the true derivative 2x at the worst element.
+  const double xw = x.to_vector()[r.worst_element];
+  CHECK(r.analytic / r.numeric == Approx(3.0 / (2 * xw)).epsilon(1e-6));
+  CHECK_THAT(r.describe(), Catch::Contains("wrong]") && Catch::Contains("shape [4]"));
+}
+
+TEST_CASE("backward rules are told which input gradients the tape wants", "[autograd][tape]") {
+  // A recorded op with three inputs, of which the tape watches only some: the
+  // rule must see needed[] = watched and floating, nothing else.
+  std::vector<std::vector<bool>> seen;
+  auto op = [&seen](const Tensor& a, const Tensor& b, const Tensor& labels) {
+    Tensor out = stop_gradient(a * b);
+    return GradientTape::record("probe", out, {a, b, labels}, [&seen](const BackwardArgs& s) {
+      seen.push_back(s.needed);
+      return std::vector<Gradient>{s.grad * s.in[1], s.grad * s.in[0], Gradient()};
+    });
+  };
+  const Tensor a = rand64({3}, 1), b = rand64({3}, 2);
+  const Tensor labels = Tensor::from_vector(std::vector<std::int64_t>{0, 1, 2}, {3});
+  {
+    GradientTape tape;
+    tape.watch(a);  // labels are int64: never watchable, never needed
+    auto g = tape.gradient(reduce_sum(op(a, b, labels)), {a, b});
+    CHECK(g[0].is_dense());
+    CHECK(g[1].is_none());  // b was not watched
+  }
+  {
+    GradientTape tape;
+    tape.watch(b);
+    tape.gradient(reduce_sum(op(a, b, labels)), {b});
+  }
+  REQUIRE(seen.size() == 2);
+  CHECK(seen[0] == std::vector<bool>{true, false, false});
+  CHECK(seen[1] == std::vector<bool>{false, true, false});
 }

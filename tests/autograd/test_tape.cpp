@@ -199,3 +199,22 @@ TEST_CASE("a snapshot of a variable does not change when the variable is updated
   CHECK(snapshot.to_vector() == std::vector<double>{1, 2});
   CHECK(v.value().to_vector() == std::vector<double>{10, 2});
 }
+
+TEST_CASE("tape.gradient takes a braced list of variables or of tensors", "[autograd][tape]") {
+  Variable w(Tensor({2.0}, DType::float64), "w"), b(Tensor({3.0}, DType::float64), "b");
+  {
+    GradientTape tape;
+    Tensor y = reduce_sum(w * w + b);
+    auto g = tape.gradient(y, {w, b});
+    REQUIRE(g.size() == 2);
+    CHECK(g[0].dense().item() == 4);
+    CHECK(g[1].dense().item() == 1);
+  }
+  const Tensor x(Tensor({5.0}, DType::float64)), z(Tensor({7.0}, DType::float64));
+  GradientTape tape;
+  tape.watch(x);
+  tape.watch(z);
+  auto g = tape.gradient(reduce_sum(x * z), {x, z});
+  CHECK(g[0].dense().item() == 7);
+  CHECK(g[1].dense().item() == 5);
+}

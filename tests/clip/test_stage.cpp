@@ -1,4 +1,4 @@
-// SEMANTICS.md §4: the clipping stage as a transform, and installed on an optimizer.
+// docs/semantics.md §4: the clipping stage as a transform, and installed on an optimizer.
 #include <limits>
 
 #include "helpers.hpp"
@@ -160,4 +160,35 @@ TEST_CASE("a transform that breaks the list is caught before any update", "[clip
   opt.set_clipping(clip::GradientTransform([](GradsAndVars) { return GradsAndVars{}; }));
   CHECK_THROWS_WITH(opt.apply_gradients({{Tensor{1.f}, w}}), Catch::Contains("length"));
   CHECK(w.value().item() == 1);
+}
+
+TEST_CASE("by_global_norm: a clip norm per step, and use_norm", "[clip][stage]") {
+  Variable w(f64({0, 0}), "w");
+  SECTION("the clip norm is read at each call's step") {
+    SGD opt(1.0);
+    opt.set_clipping(clip::by_global_norm([](std::int64_t step) { return step == 0 ? 1.0 : 4.0; }));
+    Variable global_step = create_global_step();
+    opt.apply_gradients({{f64({6, 8}), w}}, &global_step);  // step 0: norm 10 -> 1
+    CHECK(*opt.clip_report().global_norm == 10);
+    CHECK_CLOSE(w.value().to_vector(), {-0.6, -0.8});
+    opt.apply_gradients({{f64({6, 8}), w}}, &global_step);  // step 1: norm 10 -> 4
+    CHECK_CLOSE(w.value().to_vector(), {-0.6 - 2.4, -0.8 - 3.2});
+    CHECK(opt.clip_report().step == 1);
+  }
+  SECTION("a schedule value that is not positive fails before anything changes") {
+    SGD opt(1.0);
+    opt.set_clipping(clip::by_global_norm([](std::int64_t) { return 0.0; }));
+    CHECK_THROWS_WITH(opt.apply_gradients({{f64({6, 8}), w}}), Catch::Contains("clip_norm"));
+    CHECK(w.value().to_vector() == std::vector<double>{0, 0});
+    CHECK(opt.iterations() == 0);
+  }
+  SECTION("use_norm replaces the computed norm, as TF's argument does") {
+    auto t = clip::by_global_norm(5.0, [](const GradsAndVars&) { return 20.0; });
+    clip::Report report;
+    GradsAndVars out = t({{f64({6, 8}), w}}, report);
+    CHECK(*report.global_norm == 20);
+    CHECK_CLOSE(out[0].first.dense().to_vector(), {1.5, 2});  // scaled by 5/20, not 5/10
+    auto negative = clip::by_global_norm(5.0, [](const GradsAndVars&) { return -1.0; });
+    CHECK_THROWS_WITH(negative({{f64({6, 8}), w}}), Catch::Contains("use_norm"));
+  }
 }

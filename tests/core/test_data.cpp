@@ -137,9 +137,28 @@ TEST_CASE("Batches: seeded shuffles per epoch and a last partial batch", "[core]
   Batches plain(ds, 4, 123, /*shuffle=*/false, /*drop_last=*/true);
   CHECK(plain.size() == 2);
   CHECK(order(plain, 5) == std::vector<double>{0, 1, 2, 3, 4, 5, 6, 7});
+
+  // The range form walks the same batches in the same order.
+  std::vector<double> ranged;
+  std::size_t batches_seen = 0;
+  for (const Dataset& batch : b.epoch(1)) {
+    const auto y = batch.labels.to_vector();
+    ranged.insert(ranged.end(), y.begin(), y.end());
+    ++batches_seen;
+  }
+  CHECK(batches_seen == 3);
+  CHECK(ranged == e1);
+  CHECK(b.epoch(0).size() == 3);
 }
 
 TEST_CASE("standardize subtracts the mean and divides by the deviation", "[core][data]") {
   const Tensor x{0.f, 0.5f, 1.f};
   CHECK(tf_test::close(standardize(x, 0.5, 0.25).to_vector(), {-2, 0, 2}));
+  CHECK(standardize(x, 0.5, 0.25).dtype() == DType::float32);
+  // Data preparation: nothing is recorded even inside a tape.
+  GradientTape tape;
+  tape.watch(x);
+  CHECK(standardize(x, 0.5, 0.25).defined());
+  CHECK(tape.size() == 0);
+  CHECK_THROWS_WITH(standardize(x, 0.5, 0), Catch::Contains("stddev"));
 }

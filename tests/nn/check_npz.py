@@ -8,8 +8,9 @@ z = np.load(sys.argv[1])
 names = set(z.files)
 kernel = z["vars/layer0_conv2d/kernel"]
 assert kernel.dtype == np.float32 and kernel.shape == (5, 5, 1, 32), (kernel.dtype, kernel.shape)
-assert z["vars/global_step"].dtype == np.int64 and z["vars/global_step"].shape == ()
-assert int(z["vars/global_step"]) == 16, int(z["vars/global_step"])  # 2 epochs of 512 / 64
+assert z["global_step"].dtype == np.int64 and z["global_step"].shape == ()
+assert int(z["global_step"]) == 16, int(z["global_step"])  # 2 epochs of 512 / 64
+assert "".join(map(chr, z["optimizer/type"])) == "Adam"
 assert int(z["extra/epoch"]) == 2
 for slot in ("m", "v"):
     assert z[f"optimizer/layer0_conv2d/kernel/{slot}"].shape == kernel.shape

@@ -1,4 +1,4 @@
-// SEMANTICS.md §5-§8: the optimizer contract and each update rule, checked
+// docs/semantics.md §5-§8: the optimizer contract and each update rule, checked
 // against trajectories computed by hand from the formulas.
 #include <cmath>
 #include <limits>
@@ -63,8 +63,8 @@ TEST_CASE("compute_gradients returns one pair per variable in var_list order",
 }
 
 TEST_CASE("compute_gradients with nothing to differentiate", "[optim][contract]") {
-  // Only meaningful when no trainable variable is alive.
-  if (!trainable_variables().empty()) return;
+  // ctest runs each case in its own process, so no trainable variable is alive.
+  REQUIRE(trainable_variables().empty());
   SGD opt(0.1);
   CHECK_THROWS_AS(opt.compute_gradients([] { return Tensor(1.0); }), NoVariablesError);
   CHECK_THROWS_WITH(opt.compute_gradients([] { return Tensor(1.0); }),
@@ -224,7 +224,7 @@ TEST_CASE("Momentum: accumulator and Nesterov's variant", "[optim][momentum]") {
 }
 
 namespace {
-// An independent transcription of SEMANTICS.md §8's dense rule.
+// An independent transcription of docs/semantics.md §8's dense rule.
 struct AdamRef {
   double lr, b1, b2, eps;
   double m = 0, v = 0;
@@ -241,7 +241,7 @@ struct AdamRef {
 TEST_CASE("Adam: TF1's bias-corrected step with epsilon hat", "[optim][adam]") {
   SECTION("two dense steps follow the formula") {
     Variable w(f64({1.0, -1.0}), "w");
-    Adam opt(AdamOptions{0.01, 0.9, 0.999, 1e-3});
+    Adam opt(AdamOptions(0.01).epsilon(1e-3));
     AdamRef r0{0.01, 0.9, 0.999, 1e-3}, r1{0.01, 0.9, 0.999, 1e-3};
     double e0 = 1, e1 = -1;
     const double gs[2][2] = {{0.5, -0.2}, {0.1, 0.3}};
@@ -256,7 +256,7 @@ TEST_CASE("Adam: TF1's bias-corrected step with epsilon hat", "[optim][adam]") {
   }
   SECTION("epsilon is added to sqrt(v) before the bias correction, unlike PyTorch") {
     Variable w(f64({0}), "w");
-    Adam opt(AdamOptions{1.0, 0.9, 0.999, 0.1});
+    Adam opt(AdamOptions(1.0).epsilon(0.1));
     opt.apply_gradients({{f64({1}), w}});
     const double tf = -std::sqrt(0.001) / 0.1 * 0.1 / (std::sqrt(0.001) + 0.1);
     const double torch = -1.0 / (1.0 + 0.1);  // m_hat / (sqrt(v_hat) + eps)
@@ -297,7 +297,7 @@ TEST_CASE("Adam: TF1's bias-corrected step with epsilon hat", "[optim][adam]") {
   }
   SECTION("sparse, lazy: only the indexed rows change") {
     Variable s(Tensor({{1, 2}, {3, 4}, {5, 6}}, DType::float64), "s");
-    Adam lazy(AdamOptions{0.1, 0.9, 0.999, 1e-8, true});
+    Adam lazy(AdamOptions(0.1).lazy(true));
     AdamRef r{0.1, 0.9, 0.999, 1e-8};
     lazy.apply_gradients(
         {{Gradient(IndexedSlices{Tensor({{0.5, 0.5}}, DType::float64), i64({1}), {3, 2}}), s}});
@@ -312,9 +312,9 @@ TEST_CASE("Adam: TF1's bias-corrected step with epsilon hat", "[optim][adam]") {
     CHECK(v[2] == Approx(e).epsilon(1e-12));
   }
   SECTION("hyperparameters are validated with their names") {
-    CHECK_THROWS_WITH(Adam(AdamOptions{0.001, 1.0}), "Adam: beta1 must be in [0, 1), got 1");
-    CHECK_THROWS_WITH(Adam(AdamOptions{0.001, 0.9, -0.1}), Catch::Contains("beta2"));
-    CHECK_THROWS_WITH(Adam(AdamOptions{0.001, 0.9, 0.999, -1}), Catch::Contains("epsilon"));
+    CHECK_THROWS_WITH(Adam(AdamOptions(0.001).beta1(1.0)), "Adam: beta1 must be in [0, 1), got 1");
+    CHECK_THROWS_WITH(Adam(AdamOptions(0.001).beta2(-0.1)), Catch::Contains("beta2"));
+    CHECK_THROWS_WITH(Adam(AdamOptions(0.001).epsilon(-1)), Catch::Contains("epsilon"));
     CHECK_THROWS_WITH(Adam(AdamOptions{std::numeric_limits<double>::infinity()}),
                       Catch::Contains("learning_rate"));
   }
@@ -326,4 +326,54 @@ TEST_CASE("merge_duplicates sums rows with equal indices", "[optim][sparse]") {
   CHECK(m.indices.to_vector() == std::vector<double>{4, 1});
   CHECK(m.values.to_vector() == std::vector<double>{6, 8, 3, 4});
   CHECK(m.to_dense().to_vector() == s.to_dense().to_vector());
+}
+
+TEST_CASE("compute_gradients_and_loss hands back the loss it computed", "[optim][contract]") {
+  Variable w(f64({1, 2}), "w");
+  SGD opt(0.1);
+  auto [gv, loss] = opt.compute_gradients_and_loss([&] { return reduce_sum(square(w)); }, {w});
+  CHECK(loss.item() == 5);  // 1 + 4
+  REQUIRE(gv.size() == 1);
+  CHECK(gv[0].first.dense().to_vector() == std::vector<double>{2, 4});
+}
+
+TEST_CASE("options read like LibTorch's and are validated by field", "[optim][options]") {
+  const AdamOptions o = AdamOptions(0.01).beta1(0.5).beta2(0.9).epsilon(1e-3).lazy(true);
+  CHECK(o.learning_rate().at(0) == 0.01);
+  CHECK(o.beta1() == 0.5);
+  CHECK(o.beta2() == 0.9);
+  CHECK(o.epsilon() == 1e-3);
+  CHECK(o.lazy());
+  // The options reach the update: one dense step of Adam with beta1 = 0.5,
+  // beta2 = 0.9, epsilon = 1e-3 and g = 2: m = 1, v = 0.4,
+  // lr_t = 0.01 sqrt(0.1) / 0.5, w = 1 - lr_t * 1 / (sqrt(0.4) + 1e-3).
+  Variable w(f64({1}), "w");
+  Adam adam(o);
+  adam.apply_gradients({{f64({2}), w}});
+  const double lr_t = 0.01 * std::sqrt(1 - 0.9) / (1 - 0.5);
+  CHECK(w.value().item() == Approx(1 - lr_t / (std::sqrt(0.4) + 1e-3)).epsilon(1e-12));
+
+  Variable u(f64({1}), "u");
+  Momentum m(MomentumOptions(0.1).momentum(0.5).use_nesterov(true));
+  m.apply_gradients({{f64({1}), u}});  // a = 1; w -= 0.1 * 1 + 0.1 * 0.5 * 1
+  CHECK(u.value().item() == Approx(1 - 0.15));
+  CHECK_THROWS_WITH(Momentum(MomentumOptions(0.1)), Catch::Contains("momentum"));
+}
+
+TEST_CASE("Adam's beta powers are non-slot scalars owned by the base", "[optim][adam][non_slot]") {
+  Variable w(f64({1}), "w");
+  Adam opt(AdamOptions(0.1).beta1(0.5).beta2(0.25));
+  CHECK_FALSE(opt.get_non_slot("beta1_power"));  // created by the first successful apply
+  CHECK(opt.state().count("beta1_power") == 0);
+  opt.apply_gradients({{f64({1}), w}});
+  // Created as beta, then advanced once at the end of the call.
+  CHECK(*opt.get_non_slot("beta1_power") == 0.25);
+  CHECK(*opt.get_non_slot("beta2_power") == 0.0625);
+  const auto state = opt.state();
+  CHECK(state.at("beta1_power").item() == 0.25);
+  // A fresh optimizer restored from that state continues the same powers.
+  Adam again(AdamOptions(0.1).beta1(0.5).beta2(0.25));
+  again.load_state(state, {w});
+  CHECK(*again.get_non_slot("beta2_power") == 0.0625);
+  CHECK(again.iterations() == 1);
 }

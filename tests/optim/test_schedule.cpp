@@ -1,4 +1,4 @@
-// SEMANTICS.md §9: schedules, and the step they are read at.
+// docs/semantics.md §9: schedules, and the step they are read at.
 #include <cmath>
 
 #include "helpers.hpp"

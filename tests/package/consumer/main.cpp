@@ -1,4 +1,5 @@
 // Trains y = 3x with the installed library; exits non-zero unless it learns it.
+#include <tapeflow/core/format.hpp>
 #include <tapeflow/tapeflow.hpp>
 
 int main() {
@@ -12,6 +13,6 @@ int main() {
     Gradient g = tape.gradient(loss, w.value());
     w.assign_sub(g.dense() * 0.05);
   }
-  fmt::print("w = {}\n", w.value());
+  fmt::print("w = {}\n", w.value());  // <tapeflow/core/format.hpp>
   return std::abs(w.value().item() - 3.0) < 1e-3 ? 0 : 1;
 }

@@ -1,0 +1,99 @@
+// Whole training steps, as a user's loop runs them: forward, backward,
+// clip_by_global_norm(5) and Adam, on random data of MNIST's shape.
+//   W1:  MLP 784-256-256-10, batch 32
+//   W2:  the same MLP, batch 256
+//   CNN: conv5x5(1->16, SAME)-relu-pool2-conv5x5(16->32, SAME)-relu-pool2-
+//        dense(1568->128)-relu-dense(10), batch 64
+// Prints one line per workload: median steps/s over the repetitions, with the
+// range. Usage: step_bench [reps=7] [seconds per rep=1.0] [threads=1] [name prefix]
+#include <sys/resource.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <string>
+#include <tapeflow/tapeflow.hpp>
+#include <vector>
+
+using namespace tapeflow;
+
+namespace {
+
+long minor_faults() {
+  rusage u{};
+  getrusage(RUSAGE_SELF, &u);
+  return u.ru_minflt;
+}
+
+double faults_per_step = 0;  // of the last measurement: the allocator's cost shows here
+
+double steps_per_second(nn::Sequential& model, const Tensor& x, const Tensor& y, double seconds) {
+  Adam opt(AdamOptions{1e-3});
+  opt.set_clipping(clip::by_global_norm(5.0));
+  const auto vars = model.trainable_variables();
+  auto step = [&] {
+    opt.minimize(
+        [&] { return reduce_mean(sparse_softmax_cross_entropy_with_logits(y, model(x, true))); },
+        nullptr, vars);
+  };
+  for (int i = 0; i < 3; ++i) step();  // warm-up: slots, caches
+  const auto start = std::chrono::steady_clock::now();
+  const long faults0 = minor_faults();
+  int steps = 0;
+  double elapsed = 0;
+  do {
+    step();
+    ++steps;
+    elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  } while (elapsed < seconds);
+  faults_per_step = static_cast<double>(minor_faults() - faults0) / steps;
+  return steps / elapsed;
+}
+
+const char* only = nullptr;  // run only the workloads whose name starts with this
+
+void run(const char* name, nn::Sequential& model, std::size_t batch, int reps, double seconds) {
+  if (only && std::string(name).rfind(only, 0) != 0) return;
+  Rng rng(7);
+  const Tensor x = random_uniform({batch, 28, 28, 1}, 0.0, 1.0, DType::float32, rng);
+  std::vector<std::int64_t> labels(batch);
+  for (auto& l : labels) l = static_cast<std::int64_t>(rng.below(10));
+  const Tensor y = Tensor::from_vector(labels, {batch});
+  std::vector<double> r;
+  for (int i = 0; i < reps; ++i) r.push_back(steps_per_second(model, x, y, seconds));
+  std::sort(r.begin(), r.end());
+  std::printf("%-10s %9.1f steps/s  (min %.1f, max %.1f, %d reps)  %.1f page faults/step\n", name,
+              r[r.size() / 2], r.front(), r.back(), reps, faults_per_step);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  const int reps = argc > 1 ? std::atoi(argv[1]) : 7;
+  const double seconds = argc > 2 ? std::atof(argv[2]) : 1.0;
+  const int threads = argc > 3 ? std::atoi(argv[3]) : 1;
+  only = argc > 4 ? argv[4] : nullptr;
+  set_num_threads(threads);
+  std::printf("threads=%d\n", threads);
+
+  nn::Sequential mlp(1);
+  mlp.add<nn::Flatten>();
+  mlp.add<nn::Dense>(256, nn::Activation::relu);
+  mlp.add<nn::Dense>(256, nn::Activation::relu);
+  mlp.add<nn::Dense>(10);
+  mlp.build({28, 28, 1});
+  run("W1 mlp/32", mlp, 32, reps, seconds);
+  run("W2 mlp/256", mlp, 256, reps, seconds);
+
+  nn::Sequential cnn(1);
+  cnn.add<nn::Conv2D>(16, 5, nn::Activation::relu);
+  cnn.add<nn::MaxPool2D>(2);
+  cnn.add<nn::Conv2D>(32, 5, nn::Activation::relu);
+  cnn.add<nn::MaxPool2D>(2);
+  cnn.add<nn::Flatten>();
+  cnn.add<nn::Dense>(128, nn::Activation::relu);
+  cnn.add<nn::Dense>(10);
+  cnn.build({28, 28, 1});
+  run("CNN/64", cnn, 64, reps, seconds);
+}
