@@ -22,6 +22,11 @@ struct IndexedSlices {
   Tensor to_dense() const;
 };
 
+/// Sums the rows of duplicate indices (TF's _apply_sparse_duplicate_indices):
+/// the result has each index once, in first-seen order. The optimizer base
+/// applies it before every sparse update.
+IndexedSlices merge_duplicates(const IndexedSlices& slices);
+
 /// What a gradient slot holds. Default-constructed it is none: "this variable
 /// does not influence the target", which is not the same as zeros.
 class Gradient {

@@ -2,6 +2,7 @@
 // kernels as TF's functions in clip.cpp, so both give identical numbers.
 #include "tapeflow/clip/stage.hpp"
 
+#include <algorithm>
 #include <cmath>
 
 #include "tapeflow/autograd/detail/ops_util.hpp"
@@ -87,6 +88,122 @@ GradientTransform by_global_norm(ClipNormSchedule clip_norm, UseNorm use_norm) {
     if (scale != 1.0) report.tensors_changed += static_cast<std::int64_t>(values.size());
     grads = scale_list(std::move(grads), scale);
     for (std::size_t i = 0; i < gv.size(); ++i) gv[i].first = std::move(grads[i]);
+    return gv;
+  });
+}
+
+namespace {
+// Elements per unit-norm group: the norm of unit u sums the elements i with
+// i % units == u (row-major), i.e. the reduced axes are the leading ones.
+std::size_t unit_count(const char* op, const Shape& shape) {
+  std::size_t squeezed = 0;
+  for (std::size_t d : shape) squeezed += d != 1;
+  const std::size_t size = shape_size(shape);
+  if (squeezed <= 1 || size == 0) return 1;
+  if (squeezed <= 3) return size / shape[0];
+  if (squeezed == 4) return size / (shape[0] * shape[1] * shape[2]);
+  throw InvalidArgumentError(
+      fmt::format("{}: unit-wise norms are defined up to rank 4 (after dropping size-1 axes), got "
+                  "a tensor of shape {}",
+                  op, shape_str(shape)));
+}
+
+template <class T>
+std::vector<double> unit_norms(const T* p, std::size_t size, std::size_t units) {
+  std::vector<double> ss(units, 0.0);
+  for (std::size_t i = 0; i < size; ++i) ss[i % units] += static_cast<double>(p[i]) * p[i];
+  for (double& x : ss) x = std::sqrt(x);
+  return ss;
+}
+
+// The factor for one unit: 1 unless its gradient norm exceeds clipping * max(param norm, eps).
+double adaptive_factor(double g_norm, double p_norm, double clipping, double eps) {
+  const double limit = clipping * std::max(p_norm, eps);
+  return g_norm > limit ? limit / std::max(g_norm, 1e-6) : 1.0;
+}
+
+Gradient adaptive_dense(const Tensor& g, const Variable& v, double clipping, double eps,
+                        bool& changed) {
+  if (g.shape() != v.shape() || g.dtype() != v.dtype()) {
+    throw ShapeError(fmt::format(
+        "clip::by_adaptive: the gradient ({} {}) must have the shape and dtype of variable '{}' "
+        "({} {})",
+        dtype_name(g.dtype()), shape_str(g.shape()), v.name(), dtype_name(v.dtype()),
+        shape_str(v.shape())));
+  }
+  const std::size_t units = unit_count("clip::by_adaptive", v.shape());
+  return detail::dispatch_float("clip::by_adaptive", g.dtype(), [&](auto tag) -> Gradient {
+    using T = decltype(tag);
+    const std::size_t n = g.size();
+    const auto gn = unit_norms(g.data<T>(), n, units);
+    const auto pn = unit_norms(v.value().data<T>(), n, units);
+    std::vector<T> factor(units);
+    for (std::size_t u = 0; u < units; ++u) {
+      const double f = adaptive_factor(gn[u], pn[u], clipping, eps);
+      changed = changed || f != 1.0;
+      factor[u] = static_cast<T>(f);
+    }
+    if (!changed) return g;
+    std::vector<T> out(g.data<T>(), g.data<T>() + n);
+    for (std::size_t i = 0; i < n; ++i) out[i] *= factor[i % units];
+    return Tensor::from_vector(out, g.shape());
+  });
+}
+
+Gradient adaptive_sparse(const IndexedSlices& g, const Variable& v, double clipping, double eps,
+                         bool& changed) {
+  if (v.shape().size() != 2) {
+    throw InvalidArgumentError(fmt::format(
+        "clip::by_adaptive: IndexedSlices are clipped row by row for rank-2 variables (an "
+        "embedding); variable '{}' has shape {}",
+        v.name(), shape_str(v.shape())));
+  }
+  g.validate("clip::by_adaptive");
+  if (g.dense_shape != v.shape() || g.dtype() != v.dtype()) {
+    throw ShapeError(fmt::format(
+        "clip::by_adaptive: IndexedSlices of dense_shape {} ({}) do not fit variable '{}' ({} {})",
+        shape_str(g.dense_shape), dtype_name(g.dtype()), v.name(), dtype_name(v.dtype()),
+        shape_str(v.shape())));
+  }
+  const IndexedSlices merged = merge_duplicates(g);
+  const std::size_t row = v.shape()[1];
+  return detail::dispatch_float("clip::by_adaptive", g.dtype(), [&](auto tag) -> Gradient {
+    using T = decltype(tag);
+    const T* gv = merged.values.data<T>();
+    const T* pv = v.value().data<T>();
+    const auto* idx = merged.indices.data<std::int64_t>();
+    std::vector<T> out(gv, gv + merged.values.size());
+    for (std::size_t k = 0; k < merged.indices.size(); ++k) {
+      const double gn = unit_norms(gv + k * row, row, 1)[0];
+      const double pn = unit_norms(pv + static_cast<std::size_t>(idx[k]) * row, row, 1)[0];
+      const double f = adaptive_factor(gn, pn, clipping, eps);
+      changed = changed || f != 1.0;
+      for (std::size_t j = 0; j < row; ++j) out[k * row + j] *= static_cast<T>(f);
+    }
+    return IndexedSlices{Tensor::from_vector(out, merged.values.shape()), merged.indices,
+                         merged.dense_shape};
+  });
+}
+}  // namespace
+
+GradientTransform by_adaptive(double clipping, double eps) {
+  if (!(std::isfinite(clipping) && clipping > 0)) {
+    throw InvalidArgumentError(
+        fmt::format("clip::by_adaptive: clipping must be finite and > 0, got {}", clipping));
+  }
+  if (!(std::isfinite(eps) && eps >= 0)) {
+    throw InvalidArgumentError(
+        fmt::format("clip::by_adaptive: eps must be finite and >= 0, got {}", eps));
+  }
+  return GradientTransform([clipping, eps](GradsAndVars gv, Report& report) {
+    for (auto& pair : gv) {
+      if (pair.first.is_none()) continue;
+      bool changed = false;
+      pair.first = pair.first.is_sparse()
+                       ? adaptive_sparse(pair.first.sparse(), pair.second, clipping, eps, changed)
+                       : adaptive_dense(pair.first.dense(), pair.second, clipping, eps, changed);
+      report.tensors_changed += changed;
+    }
     return gv;
   });
 }

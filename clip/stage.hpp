@@ -71,6 +71,18 @@ GradientTransform by_global_norm(double clip_norm, UseNorm use_norm = {});
 /// The same with the clip norm read at each call's step. A schedule value
 /// that is not > 0 raises InvalidArgumentError before any variable changes.
 GradientTransform by_global_norm(ClipNormSchedule clip_norm, UseNorm use_norm = {});
+/// Adaptive gradient clipping (Brock et al. 2021, NFNets; optax's
+/// adaptive_grad_clip), the transform that needs the variables: per unit,
+/// with p = max(‖var unit‖, eps) and n = ‖g unit‖, where n > clipping p the
+/// gradient is scaled by clipping p / max(n, 1e-6). Units as optax's
+/// unitwise_norm: by the rank after dropping size-1 axes, <= 1 the whole
+/// tensor, 2 or 3 each slice along axis 0 (a Dense kernel's output columns),
+/// 4 each output channel of an HWIO kernel (axes 0, 1, 2). IndexedSlices of a
+/// rank-2 variable: duplicates merged, each row one unit against the same row
+/// of the variable. docs/semantics.md §4.
+/// @throws InvalidArgumentError naming clipping (> 0, finite) or eps (>= 0,
+/// finite) here; for rank >= 5 or sparse gradients of other ranks when run.
+GradientTransform by_adaptive(double clipping, double eps = 1e-3);
 /// Applies the transforms left to right (like optax.chain).
 GradientTransform chain(std::vector<GradientTransform> transforms);
 template <class... T>

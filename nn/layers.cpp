@@ -44,8 +44,7 @@ Tensor glorot_uniform(const Shape& shape, Rng& rng, DType dtype) {
 }
 
 Tensor he_normal(const Shape& shape, Rng& rng, DType dtype) {
-  const auto [in, out] = fans("he_normal", shape);
-  (void)out;
+  const double in = fans("he_normal", shape).first;
   return truncated_normal(shape, 0.0, std::sqrt(2.0 / in) / 0.87962566103423978, dtype, rng);
 }
 

@@ -35,7 +35,7 @@ class Layer {
 
  protected:
   explicit Layer(std::string kind) : name_(std::move(kind)) {}
-  virtual void build(const Shape& input_shape, Rng& rng) { (void)input_shape, (void)rng; }
+  virtual void build(const Shape& /*input_shape*/, Rng& /*rng*/) {}
   virtual Tensor call(const Tensor& x, bool training) = 0;
   /// Creates "<layer name>/<suffix>" as a trainable variable.
   Variable add_weight(const std::string& suffix, const Tensor& initial);

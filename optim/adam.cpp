@@ -10,9 +10,9 @@
 namespace tapeflow {
 
 namespace {
-void check_unit(const char* field, double x) {
+void check_unit(const std::string& op, const char* field, double x) {
   if (!(x >= 0 && x < 1)) {
-    throw InvalidArgumentError(fmt::format("Adam: {} must be in [0, 1), got {}", field, x));
+    throw InvalidArgumentError(fmt::format("{}: {} must be in [0, 1), got {}", op, field, x));
   }
 }
 
@@ -33,13 +33,15 @@ void adam_rows(T* w, T* m, T* v, const T* g, std::size_t n, T lr_t, T b1, T b2, 
 }
 }  // namespace
 
-Adam::Adam(AdamOptions options)
-    : Optimizer("Adam", options.learning_rate(), {"m", "v"}), opt_(std::move(options)) {
-  check_unit("beta1", opt_.beta1());
-  check_unit("beta2", opt_.beta2());
+Adam::Adam(AdamOptions options) : Adam("Adam", std::move(options)) {}
+
+Adam::Adam(std::string name, AdamOptions options)
+    : Optimizer(std::move(name), options.learning_rate(), {"m", "v"}), opt_(std::move(options)) {
+  check_unit(this->name(), "beta1", opt_.beta1());
+  check_unit(this->name(), "beta2", opt_.beta2());
   if (!std::isfinite(opt_.epsilon()) || opt_.epsilon() < 0) {
     throw InvalidArgumentError(
-        fmt::format("Adam: epsilon must be finite and >= 0, got {}", opt_.epsilon()));
+        fmt::format("{}: epsilon must be finite and >= 0, got {}", this->name(), opt_.epsilon()));
   }
   // Created by the base at the first successful apply with values beta1, beta2.
   add_non_slot("beta1_power", opt_.beta1());

@@ -40,7 +40,7 @@ class AdamOptions {
 /// beta1^t and beta2^t are non-slot scalars shared by all variables; they
 /// advance once per apply_gradients call. Slots "m" and "v".
 /// docs/semantics.md §8.
-class Adam final : public Optimizer {
+class Adam : public Optimizer {
  public:
   /// @throws InvalidArgumentError naming the bad option.
   explicit Adam(AdamOptions options = {});
@@ -50,12 +50,15 @@ class Adam final : public Optimizer {
   double beta1_power() const { return get_non_slot("beta1_power").value_or(1.0); }
   double beta2_power() const { return get_non_slot("beta2_power").value_or(1.0); }
 
- private:
+ protected:
+  /// For variants that keep Adam's update (AdamW): `name` is their own.
+  Adam(std::string name, AdamOptions options);
   void prepare() override;
   void apply_dense(const Tensor& grad, Variable& var) override;
   void apply_sparse(const IndexedSlices& grad, Variable& var) override;
   void finish() override;
 
+ private:
   AdamOptions opt_;
   double lr_t_ = 0.0;  // this call's bias-corrected step size
 };

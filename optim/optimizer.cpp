@@ -338,32 +338,4 @@ void Optimizer::load_state(const NamedTensors& state, const std::vector<Variable
   }
 }
 
-IndexedSlices merge_duplicates(const IndexedSlices& slices) {
-  const std::size_t n = slices.indices.size();
-  const auto* idx = slices.indices.data<std::int64_t>();
-  std::unordered_map<std::int64_t, std::size_t> pos;
-  std::vector<std::int64_t> unique;
-  std::vector<std::size_t> seg(n);
-  for (std::size_t k = 0; k < n; ++k) {
-    auto [it, fresh] = pos.try_emplace(idx[k], unique.size());
-    if (fresh) unique.push_back(idx[k]);
-    seg[k] = it->second;
-  }
-  if (unique.size() == n) return slices;
-  const std::size_t row = n ? slices.values.size() / n : 0;
-  Shape vshape = slices.values.shape();
-  vshape[0] = unique.size();
-  Tensor values = detail::dispatch_float("merge_duplicates", slices.values.dtype(), [&](auto tag) {
-    using T = decltype(tag);
-    auto out = detail::Array<T>::from_shape(detail::xshape(vshape));
-    out.fill(T(0));
-    const T* v = slices.values.data<T>();
-    for (std::size_t k = 0; k < n; ++k) {
-      for (std::size_t j = 0; j < row; ++j) out.data()[seg[k] * row + j] += v[k * row + j];
-    }
-    return detail::make_tensor(std::move(out));
-  });
-  return {values, Tensor::from_vector(unique, {unique.size()}), slices.dense_shape};
-}
-
 }  // namespace tapeflow

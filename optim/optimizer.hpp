@@ -115,10 +115,7 @@ class Optimizer {
   /// Once per apply_gradients call that updates, after the updates.
   virtual void finish() {}
   /// The value a new slot is filled with (zero unless an optimizer says otherwise).
-  virtual double slot_initial_value(const std::string& slot_name) const {
-    (void)slot_name;
-    return 0.0;
-  }
+  virtual double slot_initial_value(const std::string& /*slot_name*/) const { return 0.0; }
 
   /// The learning rate of the call being applied (read once per call).
   double lr() const { return lr_; }
@@ -155,10 +152,5 @@ class Optimizer {
   double lr_ = 0.0;
   clip::Stage stage_;
 };
-
-/// Sums the rows of duplicate indices (TF's _apply_sparse_duplicate_indices):
-/// the result has each index once, in first-seen order. The base applies it
-/// before every apply_sparse.
-IndexedSlices merge_duplicates(const IndexedSlices& slices);
 
 }  // namespace tapeflow

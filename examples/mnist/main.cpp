@@ -18,7 +18,7 @@ using Clock = std::chrono::steady_clock;
 namespace {
 struct Config {
   std::string dataset = "mnist", data_dir, model = "cnn", optimizer = "adam";
-  double lr = 1e-3, lr_decay = 0.85, momentum = 0.9;
+  double lr = 1e-3, lr_decay = 0.85, momentum = 0.9, weight_decay = 0.0;
   std::size_t batch_size = 64, epochs = 10, train_limit = 0, test_limit = 0;
   std::vector<std::string> clip{"global_norm=5"};
   std::uint64_t seed = 42;
@@ -36,6 +36,7 @@ clip::GradientTransform parse_clip(const std::string& spec) {
     if (kind == "global_norm") return clip::by_global_norm(std::stod(arg));
     if (kind == "norm") return clip::by_norm(std::stod(arg));
     if (kind == "average_norm") return clip::by_average_norm(std::stod(arg));
+    if (kind == "adaptive") return clip::by_adaptive(std::stod(arg));
     if (kind == "value") {
       const auto comma = arg.find(',');
       if (comma == std::string::npos) return clip::by_value(-std::stod(arg), std::stod(arg));
@@ -46,7 +47,7 @@ clip::GradientTransform parse_clip(const std::string& spec) {
   }
   throw InvalidArgumentError(
       fmt::format("--clip: cannot read '{}'; expected global_norm=C, norm=C, average_norm=C, "
-                  "value=LO,HI or none",
+                  "adaptive=C, value=LO,HI or none",
                   spec));
 }
 
@@ -84,8 +85,14 @@ std::unique_ptr<Optimizer> make_optimizer(const Config& c, std::size_t steps_per
   if (c.optimizer == "sgd") return std::make_unique<SGD>(lr);
   if (c.optimizer == "momentum") return std::make_unique<Momentum>(lr, c.momentum);
   if (c.optimizer == "adam") return std::make_unique<Adam>(AdamOptions(lr));
-  throw InvalidArgumentError(
-      fmt::format("--optimizer: expected sgd, momentum or adam, got '{}'", c.optimizer));
+  // Biases are not decayed, as usual for AdamW.
+  if (c.optimizer == "adamw")
+    return std::make_unique<AdamW>(AdamOptions(lr), c.weight_decay,
+                                   std::vector<std::string>{"bias"});
+  if (c.optimizer == "adagrad") return std::make_unique<Adagrad>(lr);
+  if (c.optimizer == "rmsprop") return std::make_unique<RMSProp>(lr);
+  if (c.optimizer == "adadelta") return std::make_unique<Adadelta>(lr);
+  throw InvalidArgumentError(fmt::format("--optimizer: unknown optimizer '{}'", c.optimizer));
 }
 
 struct Eval {
@@ -151,8 +158,14 @@ void add_flags(CLI::App& app, Config& c) {
   app.add_option("--model", c.model, "mlp or cnn (sizes per dataset: see README)")
       ->check(CLI::IsMember({"mlp", "cnn"}))
       ->capture_default_str();
-  app.add_option("--optimizer", c.optimizer, "sgd, momentum or adam")
-      ->check(CLI::IsMember({"sgd", "momentum", "adam"}))
+  app.add_option("--optimizer", c.optimizer,
+                 "sgd, momentum, adam, adamw, adagrad, rmsprop or adadelta (TF1's defaults "
+                 "for the rest of each optimizer's settings)")
+      ->check(CLI::IsMember({"sgd", "momentum", "adam", "adamw", "adagrad", "rmsprop", "adadelta"}))
+      ->capture_default_str();
+  app.add_option("--weight-decay", c.weight_decay,
+                 "decoupled weight decay for --optimizer adamw (biases excluded)")
+      ->check(CLI::NonNegativeNumber)
       ->capture_default_str();
   app.add_option("--lr", c.lr, "initial learning rate")
       ->check(CLI::PositiveNumber)
@@ -172,7 +185,8 @@ void add_flags(CLI::App& app, Config& c) {
   app.add_option(
          "--clip", c.clip,
          "clipping stage, applied in the order given: global_norm=C, norm=C, average_norm=C, "
-         "value=LO,HI, or none (repeat the flag to chain)")
+         "adaptive=C (unit-wise, relative to the weights), value=LO,HI, or none (repeat the "
+         "flag to chain)")
       ->capture_default_str();
   app.add_option("--seed", c.seed, "seed for initial weights, shuffling and dropout")
       ->capture_default_str();

@@ -70,7 +70,7 @@ TEST_CASE("the initial gradient is ones, also for a non-scalar target", "[autogr
   }
 }
 
-TEST_CASE("a non-persistent tape is used once; a persistent one many times", "[autograd][tape]") {
+TEST_CASE("a non-persistent tape is used once, a persistent one many times", "[autograd][tape]") {
   Variable w(Tensor{2}, "w");
   SECTION("non-persistent") {
     GradientTape tape;

@@ -256,7 +256,7 @@ TEST_CASE("clip_by_global_norm: within the limit nothing changes, and the norm i
   CHECK(norm.item() == 5);
 }
 
-TEST_CASE("clip_by_global_norm: none stays none at its position; IndexedSlices stay sparse",
+TEST_CASE("clip_by_global_norm: none stays none at its position, IndexedSlices stay sparse",
           "[clip][clip_by_global_norm]") {
   IndexedSlices s{Tensor({{6, 8}}, DType::float64), i64({1}), {3, 2}};
   auto [out, norm] = clip_by_global_norm(std::vector<Gradient>{Gradient(), s, Gradient()}, 5);

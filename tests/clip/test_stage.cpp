@@ -192,3 +192,64 @@ TEST_CASE("by_global_norm: a clip norm per step, and use_norm", "[clip][stage]")
     CHECK_THROWS_WITH(negative({{f64({6, 8}), w}}), Catch::Contains("use_norm"));
   }
 }
+
+TEST_CASE("by_adaptive clips each unit relative to its weights' norm", "[clip][stage][adaptive]") {
+  SECTION("a Dense kernel [in, out]: one unit per output column") {
+    // Column norms of the weights: (5, 1, 0); of the gradient: (1, 2, 0.5).
+    Variable w(Tensor({{3, 1, 0}, {4, 0, 0}}, DType::float64), "kernel");
+    const Tensor g = Tensor({{0.6, 0, 0.3}, {0.8, 2, 0.4}}, DType::float64);
+    clip::Report report;
+    const GradsAndVars out = clip::by_adaptive(0.5, 0.1)({{g, w}}, report);
+    // Column 0: 1 <= 0.5 * 5, unchanged. Column 1: 2 > 0.5 * 1, scaled by 0.25.
+    // Column 2: weights are zero, so p = eps = 0.1; 0.5 > 0.05, scaled by 0.1.
+    CHECK_CLOSE(out[0].first.dense().to_vector(), {0.6, 0, 0.03, 0.8, 0.5, 0.04});
+    CHECK(report.tensors_changed == 1);
+  }
+  SECTION("an HWIO kernel: one unit per output channel; a bias as one unit") {
+    Variable k(ones({2, 2, 1, 2}, DType::float64), "conv/kernel");  // channel norms 2, 2
+    // Channel 0 gradient norm 4 (> 0.5 * 2): scaled to 1; channel 1 norm 0.4: kept.
+    std::vector<double> gv{2, 0.2, 2, 0.2, 2, 0.2, 2, 0.2};
+    const Tensor g = Tensor::from_vector(gv, {2, 2, 1, 2});
+    Variable bias(Tensor({{3, 4}}, DType::float64), "conv/bias");  // [1, 2]: rank 1 after squeezing
+    const Tensor gb = Tensor({{30, 40}}, DType::float64);
+    const GradsAndVars out = clip::by_adaptive(0.5)({{g, k}, {gb, bias}});
+    CHECK_CLOSE(out[0].first.dense().to_vector(), {0.5, 0.2, 0.5, 0.2, 0.5, 0.2, 0.5, 0.2});
+    CHECK_CLOSE(out[1].first.dense().to_vector(), {1.5, 2});  // norm 50 -> 0.5 * 5
+  }
+  SECTION("IndexedSlices of an embedding: duplicates merged, each row against its weights' row") {
+    Variable table(Tensor({{3, 4}, {0, 1}, {0, 0}}, DType::float64), "table");
+    IndexedSlices g{Tensor({{3, 0}, {3, 0}, {0, 0.1}}, DType::float64),
+                    Tensor::from_vector(std::vector<std::int64_t>{0, 0, 1}, {3}),
+                    {3, 2}};
+    const GradsAndVars out = clip::by_adaptive(1.0)({{g, table}});
+    REQUIRE(out[0].first.is_sparse());
+    const IndexedSlices& s = out[0].first.sparse();
+    CHECK(s.indices.to_vector() == std::vector<double>{0, 1});
+    // Row 0: merged (6, 0), norm 6 > 1 * 5: scaled to 5. Row 1: 0.1 <= 1: kept.
+    CHECK_CLOSE(s.values.to_vector(), {5, 0, 0, 0.1});
+  }
+  SECTION("eps = 0 zeroes the gradient of a zero weight; errors name the field") {
+    Variable z(zeros({3}, DType::float64), "z");
+    const GradsAndVars out =
+        clip::by_adaptive(0.1, 0.0)({{Tensor({1.0, 2.0, 3.0}, DType::float64), z}});
+    CHECK(out[0].first.dense().to_vector() == std::vector<double>{0, 0, 0});
+    CHECK_THROWS_WITH(clip::by_adaptive(0), Catch::Contains("clipping"));
+    CHECK_THROWS_WITH(clip::by_adaptive(kInf), Catch::Contains("clipping"));
+    CHECK_THROWS_WITH(clip::by_adaptive(0.1, -1), Catch::Contains("eps"));
+    Variable r5(ones({2, 2, 2, 2, 2}, DType::float64), "r5");
+    CHECK_THROWS_WITH(clip::by_adaptive(0.1)({{ones({2, 2, 2, 2, 2}, DType::float64), r5}}),
+                      Catch::Contains("rank 4"));
+    Variable v3(ones({2, 2, 2}, DType::float64), "v3");
+    IndexedSlices s3{ones({1, 2, 2}, DType::float64),
+                     Tensor::from_vector(std::vector<std::int64_t>{0}, {1}),
+                     {2, 2, 2}};
+    CHECK_THROWS_WITH(clip::by_adaptive(0.1)({{s3, v3}}), Catch::Contains("rank-2"));
+  }
+  SECTION("composes with chain and runs inside apply_gradients") {
+    Variable w(f64({3, 4}), "w");  // norm 5
+    SGD opt(1.0);
+    opt.set_clipping(clip::chain(clip::by_adaptive(0.1), clip::by_value(-0.25, 0.25)));
+    opt.apply_gradients({{f64({0, 10}), w}});  // adaptive: to norm 0.5; then value clip
+    CHECK_CLOSE(w.value().to_vector(), {3, 3.75});
+  }
+}

@@ -37,6 +37,10 @@ std::unique_ptr<Optimizer> make(const std::string& kind) {
   if (kind == "sgd") return std::make_unique<SGD>(0.05);
   if (kind == "momentum") return std::make_unique<Momentum>(0.05, 0.9, true);
   if (kind == "adam") return std::make_unique<Adam>(AdamOptions{0.05});
+  if (kind == "adagrad") return std::make_unique<Adagrad>(0.05);
+  if (kind == "rmsprop") return std::make_unique<RMSProp>(0.05, 0.9, 0.5, 1e-10, true);
+  if (kind == "adadelta") return std::make_unique<Adadelta>(1.0);
+  if (kind == "adamw") return std::make_unique<AdamW>(AdamOptions(0.05), 0.1);
   return std::make_unique<Adam>(AdamOptions(0.05).lazy(true));
 }
 }  // namespace
@@ -44,7 +48,8 @@ std::unique_ptr<Optimizer> make(const std::string& kind) {
 TEST_CASE("k steps + save + restore + N-k steps equal N steps, bit for bit",
           "[optim][checkpoint]") {
   const int N = 6, k = 2;
-  for (const std::string kind : {"sgd", "momentum", "adam", "lazy_adam"}) {
+  for (const std::string kind :
+       {"sgd", "momentum", "adam", "lazy_adam", "adagrad", "rmsprop", "adadelta", "adamw"}) {
     DYNAMIC_SECTION(kind) {
       std::vector<double> straight_w, straight_t;
       {
