@@ -29,9 +29,16 @@ def read_idx(path):
     return np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * rank).reshape(dims)
 
 
+def find(root, name):
+    for candidate in (name, name + ".gz"):  # data/mnist is raw, data/fashion gzip
+        if os.path.exists(os.path.join(root, candidate)):
+            return os.path.join(root, candidate)
+    raise FileNotFoundError(f"{root}/{name}[.gz] (run make data)")
+
+
 def load(root, split):
-    x = read_idx(os.path.join(root, f"{split}-images-idx3-ubyte.gz")).astype(np.float32) / 255.0
-    y = read_idx(os.path.join(root, f"{split}-labels-idx1-ubyte.gz")).astype(np.int64)
+    x = read_idx(find(root, f"{split}-images-idx3-ubyte")).astype(np.float32) / 255.0
+    y = read_idx(find(root, f"{split}-labels-idx1-ubyte")).astype(np.int64)
     return torch.from_numpy(x[:, None, :, :].copy()), torch.from_numpy(y.copy())
 
 

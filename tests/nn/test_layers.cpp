@@ -59,6 +59,11 @@ TEST_CASE("Sequential builds named, trainable variables in layer order", "[nn][l
     const std::string summary = m.summary({8, 8, 1});
     CHECK(summary.find("layer0_conv2d") != std::string::npos);
     CHECK(summary.find(std::to_string(3 * 3 * 4 + 4 + 64 * 10 + 10)) != std::string::npos);
+    // Column headers, then one row per layer, then the total.
+    CHECK(summary.rfind("  layer", 0) == 0);
+    CHECK(summary.find("output shape") != std::string::npos);
+    CHECK(summary.find("parameters") != std::string::npos);
+    CHECK(summary.find("total") > summary.find("layer0_conv2d"));
   }
   CHECK(trainable_variables().size() == before);
 }
