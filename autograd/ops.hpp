@@ -3,6 +3,7 @@
 // a C++ scalar operand takes the tensor's dtype.
 #pragma once
 #include <optional>
+#include <string>
 #include <vector>
 
 #include "tapeflow/core/tensor.hpp"
@@ -38,6 +39,11 @@ Tensor softplus(const Tensor& x);
 
 /// The value of x with no gradient flowing back through it.
 Tensor stop_gradient(const Tensor& x);
+/// TF's check_numerics: `x` itself if every element is finite, else a
+/// NonFiniteError naming `message`, the first bad element's index and value.
+/// Recorded: the gradient passes through and is checked the same way (its
+/// message gets " (gradient)").
+Tensor check_numerics(const Tensor& x, const std::string& message);
 /// Converts between float32 and float64 (differentiable) or to/from int64 (not).
 Tensor cast(const Tensor& x, DType dtype);
 

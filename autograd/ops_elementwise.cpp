@@ -220,6 +220,37 @@ Tensor stop_gradient(const Tensor& x) {
   });
 }
 
+namespace {
+// Throws NonFiniteError if `x` holds an inf or NaN: the first one's flat and
+// multi-dimensional index and its value.
+void require_finite(const Tensor& x, const std::string& message) {
+  detail::dispatch_float("check_numerics", x.dtype(), [&](auto tag) {
+    using T = decltype(tag);
+    const T* p = x.data<T>();
+    for (std::size_t i = 0; i < x.size(); ++i) {
+      if (std::isfinite(p[i])) continue;
+      std::vector<std::size_t> index(x.rank());
+      std::size_t rest = i;
+      for (std::size_t d = x.rank(); d-- > 0;) {
+        index[d] = rest % x.shape()[d];
+        rest /= x.shape()[d];
+      }
+      throw NonFiniteError(fmt::format(
+          "check_numerics: {}: tensor of shape {} has {} at index [{}] (element {})", message,
+          shape_str(x.shape()), static_cast<double>(p[i]), fmt::join(index, ", "), i));
+    }
+  });
+}
+}  // namespace
+
+Tensor check_numerics(const Tensor& x, const std::string& message) {
+  require_finite(x, message);
+  return record("check_numerics", stop_gradient(x), {x}, [message](const BackwardArgs& s) {
+    require_finite(s.grad, message + " (gradient)");
+    return std::vector<Gradient>{s.grad};
+  });
+}
+
 Tensor cast(const Tensor& x, DType dtype) {
   if (x.dtype() == dtype) return x;
   Tensor out = convert(x, dtype);

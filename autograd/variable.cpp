@@ -12,22 +12,50 @@
 namespace tapeflow {
 namespace detail {
 
+// A trainable collection: one per thread (TF1's collections belong to a
+// graph; a thread is tapeflow's nearest equivalent), so two threads training
+// two models never see each other's variables. Shared pointers, because a
+// variable may outlive its thread, or be destroyed on another one.
+struct Collection {
+  std::mutex mutex;
+  std::vector<VariableImpl*> list;  // insertion order
+};
+
 struct VariableImpl : std::enable_shared_from_this<VariableImpl> {
   std::string name;
   bool trainable;
   Tensor value;
+  std::mutex homes_mutex;
+  std::vector<std::shared_ptr<Collection>> homes;  // the collections that list it
   ~VariableImpl();
 };
 
 namespace {
-struct Registry {
+std::shared_ptr<Collection>& thread_collection() {
+  thread_local auto c = std::make_shared<Collection>();
+  return c;
+}
+
+// Unnamed variables are numbered process-wide, so names stay unique.
+struct Names {
   std::mutex mutex;
-  std::vector<VariableImpl*> trainable;  // creation order
-  std::unordered_map<std::string, int> name_uses;
+  std::unordered_map<std::string, int> uses;
 };
-Registry& registry() {
-  static Registry r;
-  return r;
+Names& names() {
+  static Names n;
+  return n;
+}
+
+void list_in(const std::shared_ptr<Collection>& c, VariableImpl* impl) {
+  {
+    std::lock_guard lock(impl->homes_mutex);
+    for (const auto& h : impl->homes) {
+      if (h == c) return;
+    }
+    impl->homes.push_back(c);
+  }
+  std::lock_guard lock(c->mutex);
+  c->list.push_back(impl);
 }
 
 // A fresh storage the variable owns alone, marked for automatic watching.
@@ -42,10 +70,10 @@ Tensor own_copy(const Tensor& t, bool trainable) {
 }  // namespace
 
 VariableImpl::~VariableImpl() {
-  if (!trainable) return;
-  auto& r = registry();
-  std::lock_guard lock(r.mutex);
-  r.trainable.erase(std::remove(r.trainable.begin(), r.trainable.end(), this), r.trainable.end());
+  for (const auto& c : homes) {
+    std::lock_guard lock(c->mutex);
+    c->list.erase(std::remove(c->list.begin(), c->list.end(), this), c->list.end());
+  }
 }
 
 }  // namespace detail
@@ -62,18 +90,18 @@ Variable::Variable(Tensor initial_value, std::string name, bool trainable) {
   impl_ = std::make_shared<detail::VariableImpl>();
   impl_->trainable = trainable;
   impl_->value = detail::own_copy(initial_value, trainable);
-  auto& r = detail::registry();
-  std::lock_guard lock(r.mutex);
   if (name.empty()) {
     // Unnamed variables get TF's graph-style names: "Variable", "Variable_1", ...
     // A given name is kept as is, so that a program names its variables the
     // same way in every run and checkpoints (keyed by name) find them again.
-    int& uses = r.name_uses["Variable"];
+    auto& n = detail::names();
+    std::lock_guard lock(n.mutex);
+    int& uses = n.uses["Variable"];
     name = uses == 0 ? "Variable" : fmt::format("Variable_{}", uses);
     ++uses;
   }
   impl_->name = std::move(name);
-  if (trainable) r.trainable.push_back(impl_.get());
+  if (trainable) detail::list_in(detail::thread_collection(), impl_.get());
 }
 
 const std::string& Variable::name() const { return impl_->name; }
@@ -119,13 +147,21 @@ template double* Variable::mutable_data<double>();
 template std::int64_t* Variable::mutable_data<std::int64_t>();
 
 std::vector<Variable> trainable_variables() {
-  auto& r = detail::registry();
-  std::lock_guard lock(r.mutex);
+  auto& c = *detail::thread_collection();
+  std::lock_guard lock(c.mutex);
   std::vector<Variable> out;
-  for (auto* impl : r.trainable) {
+  for (auto* impl : c.list) {
     if (auto sp = impl->weak_from_this().lock()) out.emplace_back(std::move(sp));
   }
   return out;
+}
+
+void add_to_trainable_variables(const Variable& variable) {
+  if (!variable.trainable()) {
+    throw InvalidArgumentError(
+        fmt::format("add_to_trainable_variables: variable '{}' is not trainable", variable.name()));
+  }
+  detail::list_in(detail::thread_collection(), variable.impl().get());
 }
 
 Variable create_global_step() {

@@ -50,13 +50,22 @@ class Variable {
   T* mutable_data();
 
   explicit Variable(std::shared_ptr<detail::VariableImpl> impl) : impl_(std::move(impl)) {}
+  const std::shared_ptr<detail::VariableImpl>& impl() const { return impl_; }
 
  private:
   std::shared_ptr<detail::VariableImpl> impl_;
 };
 
-/// Every live trainable variable, in creation order.
+/// The calling thread's trainable collection: the live trainable variables
+/// this thread created (or added), in that order. It is what an empty
+/// var_list means. Per thread, as TF1's collections are per graph, so two
+/// threads training two models never touch each other's variables
+/// (docs/semantics.md §11).
 std::vector<Variable> trainable_variables();
+
+/// Lists `variable` in the calling thread's collection too, to share a
+/// variable made by another thread. @throws InvalidArgumentError if it is not trainable.
+void add_to_trainable_variables(const Variable& variable);
 
 /// A non-trainable int64 scalar named "global_step", starting at 0.
 Variable create_global_step();

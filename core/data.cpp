@@ -7,6 +7,7 @@
 #include <cmath>
 #include <cstring>
 #include <filesystem>
+#include <memory>
 #include <numeric>
 
 #include "tapeflow/core/detail/tensor_impl.hpp"
@@ -18,48 +19,74 @@ namespace {
 }
 }  // namespace
 
+namespace {
+// Largest payload read_idx accepts: far above any data set it is meant for,
+// far below what a forged header could ask for.
+constexpr std::size_t kMaxIdxBytes = std::size_t{1} << 34;  // 16 GiB
+
+// Reads up to `want` bytes, growing the buffer only as data really arrives
+// (a forged header never sizes an allocation). Returns the count read.
+std::size_t read_some(gzFile f, const std::string& path, std::vector<std::uint8_t>& out,
+                      std::size_t want) {
+  std::size_t got = 0;
+  while (got < want) {
+    const std::size_t chunk = std::min<std::size_t>(want - got, 1 << 20);
+    if (out.size() < got + chunk) out.resize(got + chunk);
+    const int n = gzread(f, out.data() + got, static_cast<unsigned>(chunk));
+    if (n < 0) {
+      int err = 0;
+      const char* msg = gzerror(f, &err);
+      bad(path, fmt::format("corrupt gzip stream ({})", msg ? msg : "?"));
+    }
+    if (n == 0) break;
+    got += static_cast<std::size_t>(n);
+  }
+  out.resize(got);
+  return got;
+}
+}  // namespace
+
 IdxFile read_idx(const std::string& path) {
   gzFile f = gzopen(path.c_str(), "rb");
   if (!f) bad(path, fmt::format("cannot open: {}", std::strerror(errno)));
-  // Read everything first: allocation then follows the bytes really present,
-  // never a size announced by a (possibly forged) header.
-  std::string bytes;
-  char buf[1 << 16];
-  int n = 0;
-  while ((n = gzread(f, buf, sizeof buf)) > 0) bytes.append(buf, static_cast<std::size_t>(n));
-  int err = 0;
-  const char* msg = gzerror(f, &err);
-  const std::string zmsg = msg ? msg : "";
-  gzclose(f);
-  if (n < 0 || (err != Z_OK && err != Z_BUF_ERROR))
-    bad(path, fmt::format("corrupt gzip stream ({})", zmsg));
-  if (bytes.size() < 4)
-    bad(path, fmt::format("only {} bytes, too short for an IDX header", bytes.size()));
-  const auto* p = reinterpret_cast<const unsigned char*>(bytes.data());
-  if (p[0] != 0 || p[1] != 0)
-    bad(path, fmt::format("bad magic number {:02x}{:02x}, expected 0000", p[0], p[1]));
-  if (p[2] != 0x08)
-    bad(path,
-        fmt::format("element type 0x{:02x} is not supported (expected 0x08, unsigned byte)", p[2]));
-  const std::size_t rank = p[3];
+  std::unique_ptr<gzFile_s, int (*)(gzFile)> closer(f, gzclose);
+  // The 4-byte magic first, then the dims: both are checked before any payload is read.
+  std::vector<std::uint8_t> head;
+  if (read_some(f, path, head, 4) < 4)
+    bad(path, fmt::format("only {} bytes, too short for an IDX header", head.size()));
+  if (head[0] != 0 || head[1] != 0)
+    bad(path, fmt::format("bad magic number {:02x}{:02x}, expected 0000", head[0], head[1]));
+  if (head[2] != 0x08)
+    bad(path, fmt::format("element type 0x{:02x} is not supported (expected 0x08, unsigned byte)",
+                          head[2]));
+  const std::size_t rank = head[3];
   if (rank == 0 || rank > 4)
     bad(path, fmt::format("rank {} is not supported (expected 1 to 4)", rank));
-  if (bytes.size() < 4 + 4 * rank) bad(path, "truncated header");
+  std::vector<std::uint8_t> dims;
+  if (read_some(f, path, dims, 4 * rank) < 4 * rank) bad(path, "truncated header");
   IdxFile out;
   std::size_t count = 1;
   for (std::size_t d = 0; d < rank; ++d) {
-    const unsigned char* q = p + 4 + 4 * d;
-    const std::size_t dim = (std::size_t{q[0]} << 24) | (q[1] << 16) | (q[2] << 8) | q[3];
+    const std::uint8_t* q = dims.data() + 4 * d;
+    const std::size_t dim = (std::size_t{q[0]} << 24) | (std::size_t{q[1]} << 16) |
+                            (std::size_t{q[2]} << 8) | std::size_t{q[3]};
     out.dims.push_back(dim);
-    count *= dim;
+    if (__builtin_mul_overflow(count, dim, &count) || count > kMaxIdxBytes) {
+      bad(path, fmt::format("the header's dims {} hold more than {} bytes",
+                            shape_str(Shape(out.dims)), kMaxIdxBytes));
+    }
   }
-  const std::size_t have = bytes.size() - 4 - 4 * rank;
-  if (have != count) {
-    bad(path,
-        fmt::format("the header announces {} {} bytes but the file holds {}{}", shape_str(out.dims),
-                    count, have, have < count ? " (truncated)" : " (trailing data)"));
+  const std::size_t have = read_some(f, path, out.data, count);
+  if (have < count) {
+    bad(path, fmt::format("the header announces {} = {} bytes but the file holds {} (truncated)",
+                          shape_str(out.dims), count, have));
   }
-  out.data.assign(bytes.begin() + static_cast<long>(4 + 4 * rank), bytes.end());
+  std::vector<std::uint8_t> extra;
+  if (read_some(f, path, extra, 1) > 0) {
+    bad(path, fmt::format("the header announces {} = {} bytes but the file holds more (trailing "
+                          "data)",
+                          shape_str(out.dims), count));
+  }
   return out;
 }
 

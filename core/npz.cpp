@@ -3,6 +3,7 @@
 // zlib supplies the CRC-32 that makes every entry verifiable on load.
 #include "tapeflow/core/npz.hpp"
 
+#include <signal.h>
 #include <unistd.h>
 #include <zlib.h>
 
@@ -10,9 +11,10 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <iterator>
-#include <regex>
+#include <optional>
 
 #include "tapeflow/core/detail/tensor_impl.hpp"
 
@@ -81,35 +83,108 @@ std::uint32_t get32(const std::string& s, std::size_t at) {
   return get16(s, at) | (get16(s, at + 2) << 16);
 }
 
+// The .npy header this reader accepts is the dict literal NumPy writes:
+//   {'descr': '<f4', 'fortran_order': False, 'shape': (2, 3), }
+// read by a small scanner (a std::regex here was recursive: a header padded
+// with 65,000 spaces overflowed the stack). Every dim is checked for overflow.
+struct NpyHeader {
+  DType dtype;
+  Shape shape;
+};
+
+class HeaderScanner {
+ public:
+  explicit HeaderScanner(const std::string& h) : h_(h) {}
+  void spaces() {
+    while (i_ < h_.size() && (h_[i_] == ' ' || h_[i_] == '\n')) ++i_;
+  }
+  bool literal(const char* text) {
+    spaces();
+    const std::size_t n = std::strlen(text);
+    if (h_.compare(i_, n, text) != 0) return false;
+    i_ += n;
+    return true;
+  }
+  // A decimal dimension; false on no digits or on overflow.
+  bool dim(std::size_t& out) {
+    spaces();
+    const std::size_t start = i_;
+    out = 0;
+    while (i_ < h_.size() && h_[i_] >= '0' && h_[i_] <= '9') {
+      if (__builtin_mul_overflow(out, std::size_t{10}, &out) ||
+          __builtin_add_overflow(out, static_cast<std::size_t>(h_[i_] - '0'), &out))
+        return false;
+      ++i_;
+    }
+    return i_ > start;
+  }
+  bool at_end() {
+    spaces();
+    return i_ == h_.size();
+  }
+
+ private:
+  const std::string& h_;
+  std::size_t i_ = 0;
+};
+
+std::optional<NpyHeader> scan_header(const std::string& header) {
+  HeaderScanner s(header);
+  NpyHeader out;
+  if (!s.literal("{") || !s.literal("'descr':")) return std::nullopt;
+  if (s.literal("'<f4'")) {
+    out.dtype = DType::float32;
+  } else if (s.literal("'<f8'")) {
+    out.dtype = DType::float64;
+  } else if (s.literal("'<i8'")) {
+    out.dtype = DType::int64;
+  } else {
+    return std::nullopt;
+  }
+  if (!s.literal(",") || !s.literal("'fortran_order':") || !s.literal("False") || !s.literal(",") ||
+      !s.literal("'shape':") || !s.literal("("))
+    return std::nullopt;
+  while (!s.literal(")")) {
+    std::size_t d = 0;
+    if (!s.dim(d) || out.shape.size() == 32) return std::nullopt;
+    out.shape.push_back(d);
+    if (!s.literal(",")) {
+      if (!s.literal(")")) return std::nullopt;
+      break;
+    }
+  }
+  if (!s.literal(",") || !s.literal("}") || !s.at_end()) return std::nullopt;
+  return out;
+}
+
 Tensor parse_npy(const std::string& path, const std::string& name, const std::string& b) {
   if (b.size() < 10 || b.compare(0, 6, "\x93NUMPY") != 0)
     corrupt(path, fmt::format("entry '{}' is not .npy", name));
   const int major = static_cast<unsigned char>(b[6]);
-  const std::size_t hlen = major == 1 ? get16(b, 8) : get32(b, 8);
+  if (major != 1 && major != 2)
+    corrupt(path, fmt::format("entry '{}' has .npy version {}, expected 1 or 2", name, major));
   const std::size_t start = major == 1 ? 10 : 12;
-  if (start + hlen > b.size())
+  if (b.size() < start) corrupt(path, fmt::format("entry '{}' has a truncated header", name));
+  const std::size_t hlen = major == 1 ? get16(b, 8) : get32(b, 8);
+  if (hlen > b.size() - start)
     corrupt(path, fmt::format("entry '{}' has a truncated header", name));
   const std::string header = b.substr(start, hlen);
-  static const std::regex re(
-      R"(\{'descr': '([<|][fi][48])', 'fortran_order': False, 'shape': \(([0-9, ]*)\), \}\s*)");
-  std::smatch m;
-  if (!std::regex_match(header, m, re))
-    corrupt(path, fmt::format("entry '{}' has an unsupported header {}", name, header));
-  const std::string d = m[1].str().substr(1);
-  const DType dtype = d == "f4" ? DType::float32 : d == "f8" ? DType::float64 : DType::int64;
-  if (d == "i4") corrupt(path, fmt::format("entry '{}' has unsupported dtype int32", name));
-  Shape shape;
-  const std::string dims = m[2];
-  for (std::size_t i = 0; i < dims.size();) {
-    std::size_t j = dims.find(',', i);
-    if (j == std::string::npos) j = dims.size();
-    const std::string tok = dims.substr(i, j - i);
-    if (tok.find_first_not_of(' ') != std::string::npos) shape.push_back(std::stoull(tok));
-    i = j + 1;
+  const auto parsed = scan_header(header);
+  if (!parsed) {
+    corrupt(path,
+            fmt::format("entry '{}' has an unsupported or damaged header {:.200}", name, header));
+  }
+  const DType dtype = parsed->dtype;
+  const Shape& shape = parsed->shape;
+  std::size_t elements = 1;
+  for (std::size_t d : shape) {
+    if (__builtin_mul_overflow(elements, d, &elements))
+      corrupt(path, fmt::format("entry '{}' has a shape whose size overflows", name));
   }
   const std::size_t item = dtype == DType::float32 ? 4 : 8;
   const std::size_t data = start + hlen;
-  if (b.size() - data != shape_size(shape) * item) {
+  std::size_t bytes = 0;
+  if (__builtin_mul_overflow(elements, item, &bytes) || b.size() - data != bytes) {
     corrupt(path, fmt::format("entry '{}' holds {} data bytes, its header says shape {} of {}",
                               name, b.size() - data, shape_str(shape), dtype_name(dtype)));
   }
@@ -118,7 +193,7 @@ Tensor parse_npy(const std::string& path, const std::string& name, const std::st
     auto a = detail::Array<T>::from_shape(detail::xshape(shape));
     // Byte copy: the data need not be aligned for T. (Not memcpy: an empty
     // tensor has a null data pointer, which memcpy may not be given.)
-    std::copy_n(b.data() + data, shape_size(shape) * sizeof(T), reinterpret_cast<char*>(a.data()));
+    std::copy_n(b.data() + data, bytes, reinterpret_cast<char*>(a.data()));
     return detail::make_tensor(std::move(a));
   });
 }
@@ -180,9 +255,30 @@ void put_end_record(std::string& zip, std::size_t entries, std::size_t central_s
   put32(zip, central_offset);
 }
 
+// Removes "<path>.tmp.<pid>" files left by writers that were killed before
+// their rename (their process no longer exists). Best effort.
+void remove_stale_temporaries(const std::string& path) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  const fs::path target(path);
+  const fs::path dir = target.has_parent_path() ? target.parent_path() : fs::path(".");
+  const std::string prefix = target.filename().string() + ".tmp.";
+  for (const auto& entry : fs::directory_iterator(dir, ec)) {
+    const std::string name = entry.path().filename().string();
+    if (name.rfind(prefix, 0) != 0) continue;
+    const std::string pid_text = name.substr(prefix.size());
+    if (pid_text.empty() || pid_text.find_first_not_of("0123456789") != std::string::npos ||
+        pid_text.size() > 9)
+      continue;
+    const auto pid = static_cast<pid_t>(std::stol(pid_text));
+    if (::kill(pid, 0) != 0 && errno == ESRCH) fs::remove(entry.path(), ec);
+  }
+}
+
 // Writes `bytes` to a temporary file beside `path`, flushes it to disk and
 // renames it over `path`: a crash leaves the old file or the new, never a mix.
 void write_atomically(const std::string& path, const std::string& bytes) {
+  remove_stale_temporaries(path);
   const std::string tmp = fmt::format("{}.tmp.{}", path, ::getpid());
   std::FILE* f = std::fopen(tmp.c_str(), "wb");
   if (!f)
@@ -230,7 +326,7 @@ void save_npz(const std::string& path, const NamedTensors& tensors) {
   write_atomically(path, zip);
 }
 
-NamedTensors load_npz(const std::string& path) {
+NamedTensors load_npz(const std::string& path, bool require_digest) {
   std::ifstream in(path, std::ios::binary);
   if (!in)
     throw DataError(fmt::format("load_npz: cannot open '{}': {}", path, std::strerror(errno)));
@@ -248,7 +344,13 @@ NamedTensors load_npz(const std::string& path) {
     corrupt(path, fmt::format("no end-of-directory record in its {} bytes (truncated?)", z.size()));
   }
   const std::string comment = z.substr(eocd + 22);
-  if (comment.rfind(kDigestTag, 0) == 0) {
+  const bool tagged = comment.rfind(kDigestTag, 0) == 0;
+  if (require_digest && !tagged) {
+    // A checkpoint always carries it: without it, an altered byte in the
+    // directory (a name, an offset) could go unnoticed.
+    corrupt(path, "its whole-file CRC-32 is missing (not a tapeflow checkpoint, or altered)");
+  }
+  if (tagged) {
     const std::string want =
         fmt::format("{}{:08x}", kDigestTag, file_digest(z.substr(0, eocd + 20)));
     if (comment != want)
@@ -267,12 +369,13 @@ NamedTensors load_npz(const std::string& path) {
     const std::size_t local = get32(z, at + 42);
     if (get16(z, at + 10) != 0 || csize != usize)
       corrupt(path, "compressed entries are not supported");
+    if (at + 46 + nlen + xlen + clen > eocd) corrupt(path, "damaged central directory");
     const std::string name = z.substr(at + 46, nlen);
     at += 46 + nlen + xlen + clen;
     if (local + 30 > eocd || get32(z, local) != 0x04034b50)
       corrupt(path, fmt::format("entry '{}' has a damaged header", name));
     const std::size_t data = local + 30 + get16(z, local + 26) + get16(z, local + 28);
-    if (data + csize > eocd)
+    if (data > eocd || csize > eocd - data)
       corrupt(path, fmt::format("entry '{}' runs past the end of the file", name));
     const auto actual = static_cast<std::uint32_t>(
         crc32(0L, reinterpret_cast<const Bytef*>(z.data() + data), static_cast<uInt>(csize)));

@@ -30,7 +30,7 @@ void save(const std::string& path, const std::vector<Variable>& variables,
 
 NamedTensors restore(const std::string& path, const std::vector<Variable>& variables,
                      Optimizer* optimizer, Variable* global_step) {
-  const auto all = load_npz(path);
+  const auto all = load_npz(path, /*require_digest=*/true);
   const Tensor* step = nullptr;
   if (global_step) {
     auto it = all.find("global_step");

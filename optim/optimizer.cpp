@@ -4,6 +4,7 @@
 #include "tapeflow/optim/optimizer.hpp"
 
 #include <algorithm>
+#include <limits>
 #include <set>
 #include <unordered_map>
 #include <unordered_set>
@@ -154,6 +155,12 @@ void Optimizer::apply(GradsAndVars gv, Variable* global_step, bool from_minimize
   // The step this call is for: the global step before its increment, else iterations.
   const std::int64_t step =
       global_step ? global_step->value().data<std::int64_t>()[0] : iterations_;
+  constexpr std::int64_t kLast = std::numeric_limits<std::int64_t>::max();
+  if (step == kLast || iterations_ == kLast) {
+    throw InvalidArgumentError(fmt::format(
+        "apply_gradients: the {} is {}, the largest int64; one more step would overflow it",
+        step == kLast ? "global step" : "iteration count", kLast));
+  }
   // 5: non-finite policy and the clipping stage, still before any write.
   std::optional<GradsAndVars> staged = stage_.run(std::move(gv), step);
   if (!staged) return;                                     // policy `skip`: nothing at all changes
@@ -181,6 +188,18 @@ void Optimizer::apply(GradsAndVars gv, Variable* global_step, bool from_minimize
   // 9: counters.
   if (global_step) ++global_step->mutable_data<std::int64_t>()[0];
   ++iterations_;
+  if (check_numerics_) {
+    GradsAndVars updated;
+    for (const auto& [g, v] : *staged) {
+      if (!g.is_none()) updated.emplace_back(Gradient(v.value()), v);
+    }
+    const auto bad = clip::non_finite_variables(updated);
+    if (!bad.empty()) {
+      throw NonFiniteError(
+          fmt::format("{}: variables ['{}'] hold inf or NaN after update {} (check_numerics is on)",
+                      name_, fmt::join(bad, "', '"), iterations_));
+    }
+  }
 }
 
 void Optimizer::minimize(const std::function<Tensor()>& loss_fn, Variable* global_step,
@@ -284,8 +303,10 @@ void Optimizer::load_state(const NamedTensors& state, const std::vector<Variable
     return it->second;
   };
   const Tensor& iters = get("iterations");
-  if (iters.dtype() != DType::int64 || iters.size() != 1) {
-    throw DataError(fmt::format("{}: optimizer state 'iterations' must be one int64", name_));
+  if (iters.dtype() != DType::int64 || iters.size() != 1 || iters.data<std::int64_t>()[0] < 0) {
+    throw DataError(
+        fmt::format("{}: optimizer state 'iterations' must be one int64 >= 0, got {} {}", name_,
+                    dtype_name(iters.dtype()), shape_str(iters.shape())));
   }
   std::unordered_map<std::string, std::optional<double>> scalars;
   for (const auto& [n, entry] : non_slots_) {

@@ -87,6 +87,11 @@ class Optimizer {
                     clip::NonFinite policy = clip::NonFinite::propagate);
   /// What the stage did in the last call.
   const clip::Report& clip_report() const { return stage_.report(); }
+  /// When on, every apply_gradients checks the variables it updated for inf
+  /// and NaN afterwards and raises NonFiniteError naming them (the update and
+  /// the counters stay applied: this reports a diverged step, it does not undo
+  /// it; the stage's NonFinite::raise and skip act before any write).
+  void set_check_numerics(bool on) { check_numerics_ = on; }
 
   /// A non-slot scalar (Adam's "beta1_power"), or nullopt before the first
   /// successful apply_gradients creates it.
@@ -150,6 +155,7 @@ class Optimizer {
   std::unordered_map<std::string, NonSlot> non_slots_;
   std::int64_t iterations_ = 0;
   double lr_ = 0.0;
+  bool check_numerics_ = false;
   clip::Stage stage_;
 };
 

@@ -11,18 +11,20 @@ plot=(python3-matplotlib python3-numpy)
 bench=(libtorch-dev python3-torch python3-numpy)
 mpi=(libopenmpi-dev openmpi-bin)
 dev=(clang-format clang-tidy)  # make format-check (CI) and make tidy
+fuzz=(clang libclang-rt-14-dev)  # make fuzz (libFuzzer)
 
 wanted=()
 for group in "${@:-build}"; do
   case "$group" in
     build) wanted+=("${build[@]}") ;;
     dev)   wanted+=("${build[@]}" "${dev[@]}") ;;
+    fuzz)  wanted+=("${build[@]}" "${fuzz[@]}") ;;
     test)  wanted+=("${build[@]}" "${data[@]}" "${mpi[@]}") ;;
     mnist) wanted+=("${build[@]}" "${data[@]}" "${plot[@]}") ;;
     bench) wanted+=("${build[@]}" "${bench[@]}") ;;
     mpi)   wanted+=("${build[@]}" "${mpi[@]}") ;;
     all)   wanted+=("${build[@]}" "${dev[@]}" "${data[@]}" "${plot[@]}" "${bench[@]}" "${mpi[@]}") ;;
-    *) echo "install-deps: unknown group '$group' (build|dev|test|mnist|bench|mpi|all)" >&2; exit 2 ;;
+    *) echo "install-deps: unknown group '$group' (build|dev|fuzz|test|mnist|bench|mpi|all)" >&2; exit 2 ;;
   esac
 done
 
