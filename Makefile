@@ -47,15 +47,18 @@ SAN_ENV = ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
 sanitize:
 	scripts/install-deps.sh test
 	scripts/fetch-data.sh mnist
-	cmake -S . -B $(BUILD)-sanitize -DCMAKE_BUILD_TYPE=RelWithDebInfo -DTAPEFLOW_SANITIZE=ON \
-	      -DTAPEFLOW_WERROR=$(call onoff,$(WERROR))
+	cmake -S . -B $(BUILD)-sanitize -DCMAKE_BUILD_TYPE=Release -DTAPEFLOW_SANITIZE=ON \
+	      -DTAPEFLOW_WERROR=OFF
 	cmake --build $(BUILD)-sanitize -j $(JOBS)
 	$(SAN_ENV) ctest --test-dir $(BUILD)-sanitize --output-on-failure -j $(JOBS) -E package_consumer
+
+# (Warnings are not errors here: make test checks them; GCC's flow analysis
+# reports false "maybe uninitialized" values inside ASan-instrumented code.)
 
 # Two threads training two models, under ThreadSanitizer.
 tsan:
 	scripts/install-deps.sh build
-	cmake -S . -B $(BUILD)-tsan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DTAPEFLOW_TSAN=ON \
+	cmake -S . -B $(BUILD)-tsan -DCMAKE_BUILD_TYPE=Release -DTAPEFLOW_TSAN=ON \
 	      -DTAPEFLOW_BUILD_EXAMPLES=OFF
 	cmake --build $(BUILD)-tsan -j $(JOBS) --target two_threads
 	TSAN_OPTIONS=suppressions=$(CURDIR)/tests/sanitizers/tsan.supp:halt_on_error=1 \
