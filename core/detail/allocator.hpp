@@ -5,7 +5,7 @@
 
 namespace tapeflow::detail {
 
-/// 64-byte aligned storage; blocks of kCachedMinBytes and more come from the cache.
+/// 64-byte aligned storage; blocks of 4 KiB and more come from the cache (core/memory.cpp).
 void* buffer_allocate(std::size_t bytes);
 void buffer_deallocate(void* p, std::size_t bytes) noexcept;
 
