@@ -2,6 +2,7 @@
 #pragma once
 #include <catch2/catch.hpp>
 #include <cmath>
+#include <filesystem>
 #include <functional>
 #include <vector>
 
@@ -32,6 +33,14 @@ inline tapeflow::Tensor rand64(const tapeflow::Shape& shape, std::uint64_t seed,
                                double hi = 1.0) {
   tapeflow::Rng rng(seed);
   return tapeflow::random_uniform(shape, lo, hi, tapeflow::DType::float64, rng);
+}
+
+/// `<tmp>/tapeflow-tests/<test>/<name>`, the folder created: one folder per
+/// test, since ctest runs the cases in parallel processes.
+inline std::filesystem::path scratch(const std::string& test, const std::string& name) {
+  std::filesystem::path dir = std::filesystem::temp_directory_path() / "tapeflow-tests" / test;
+  std::filesystem::create_directories(dir);
+  return dir / name;
 }
 
 /// A float64 finite-difference check of f's gradient at `inputs`; on failure

@@ -16,13 +16,9 @@
 
 using namespace tapeflow;
 namespace fs = std::filesystem;
+using tf_test::scratch;
 
 namespace {
-fs::path scratch(const std::string& test, const std::string& name) {
-  fs::path dir = fs::temp_directory_path() / "tapeflow-tests" / test;
-  fs::create_directories(dir);
-  return dir / name;
-}
 
 void write_bytes(const fs::path& p, const std::string& bytes) {
   std::ofstream(p, std::ios::binary) << bytes;

@@ -8,14 +8,9 @@
 
 using namespace tapeflow;
 namespace fs = std::filesystem;
+using tf_test::scratch;
 
 namespace {
-// One directory per test case: ctest runs the cases in parallel processes.
-fs::path scratch(const std::string& test, const std::string& name) {
-  fs::path dir = fs::temp_directory_path() / "tapeflow-tests" / test;
-  fs::create_directories(dir);
-  return dir / name;
-}
 
 // A small model with a dense and a sparse (gather) gradient.
 struct Model {

@@ -27,6 +27,10 @@ TEST_CASE("check_numerics passes finite tensors and names the first bad element"
     const Tensor y = reduce_sum(check_numerics(w * w, "y"));
     CHECK(tape.gradient(y, {w})[0].dense().to_vector() == std::vector<double>{4, 6});
   }
+  // The finite-difference check every op gets.
+  tf_test::check_grad(
+      [](const std::vector<Tensor>& v) { return check_numerics(v[0] * v[0], "square"); },
+      {tf_test::rand64({3, 2}, 7)});
   GradientTape tape;
   const Tensor y = reduce_sum(check_numerics(w, "w") * Tensor({kInf, 1.0}, DType::float64));
   CHECK_THROWS_WITH(tape.gradient(y, {w}), Catch::Contains("w (gradient)"));
