@@ -1,5 +1,7 @@
 // A gradient value: dense Tensor, IndexedSlices, or none (TF's None).
 #pragma once
+#include <cstddef>
+#include <functional>
 #include <variant>
 #include <vector>
 
@@ -60,5 +62,11 @@ class Gradient {
 class Variable;
 /// TF's list of (gradient, variable) pairs.
 using GradsAndVars = std::vector<std::pair<Gradient, Variable>>;
+
+/// Called during a reverse sweep as soon as the gradient of source
+/// `source_index` is final (no later op can add to it), before the sweep goes
+/// on: the last layers' gradients are reported first. What data-parallel
+/// training uses to start communicating while the backward pass runs.
+using GradientReadyFn = std::function<void(std::size_t source_index, const Gradient& gradient)>;
 
 }  // namespace tapeflow

@@ -157,7 +157,8 @@ void GradientTape::backprop(Entry& e, const Gradient& g, GradientMap& grads) con
 std::vector<Gradient> GradientTape::gradient(const Tensor& target,
                                              const std::vector<Tensor>& sources,
                                              const std::optional<Tensor>& output_gradients,
-                                             UnconnectedGradients unconnected) {
+                                             UnconnectedGradients unconnected,
+                                             const GradientReadyFn& on_ready) {
   if (used_ && !persistent_) {
     throw InvalidArgumentError(
         "GradientTape::gradient: a non-persistent tape can only be used once; construct it with "
@@ -172,6 +173,38 @@ std::vector<Gradient> GradientTape::gradient(const Tensor& target,
   GradientMap grads;
   grads.emplace(target.id(), Gradient(initial));
 
+  std::vector<Gradient> out(sources.size());
+  // What source k receives, once its gradient is final.
+  auto result = [&](std::size_t k) {
+    const Tensor& s = sources[k];
+    auto it = grads.find(s.id());
+    if (it != grads.end()) return it->second;
+    if (unconnected == UnconnectedGradients::zero && is_floating(s.dtype()))
+      return Gradient(zeros_like(s));
+    return Gradient();
+  };
+  // With a hook: a source's gradient is final once the sweep has run the
+  // first entry that reads it (every later contribution comes from a later
+  // entry). ready_at[i] lists the sources that become final after entry i.
+  std::unordered_map<std::size_t, std::vector<std::size_t>> ready_at;
+  if (on_ready) {
+    std::unordered_map<std::uint64_t, std::size_t> first_use;
+    for (std::size_t i = 0; i < entries_.size(); ++i) {
+      for (const Tensor& in : entries_[i].inputs) {
+        if (keep.count(in.id())) first_use.emplace(in.id(), i);
+      }
+    }
+    for (std::size_t k = 0; k < sources.size(); ++k) {
+      auto it = first_use.find(sources[k].id());
+      if (it != first_use.end()) {
+        ready_at[it->second].push_back(k);
+      } else {  // never read by a recorded op: final before the sweep starts
+        out[k] = result(k);
+        on_ready(k, out[k]);
+      }
+    }
+  }
+
   // One reverse pass. Every consumer of a tensor comes after its producer on
   // the tape, so when we reach the producer its gradient is complete; it is
   // handed to the rule and dropped (sources keep theirs).
@@ -185,24 +218,22 @@ std::vector<Gradient> GradientTape::gradient(const Tensor& target,
       backprop(e, g, grads);
     }
     if (!persistent_) entries_[i] = Entry{};  // free inputs and outputs as we go
+    if (on_ready) {
+      auto ready = ready_at.find(i);
+      if (ready == ready_at.end()) continue;
+      for (std::size_t k : ready->second) {
+        out[k] = result(k);
+        on_ready(k, out[k]);
+      }
+    }
   }
   if (!persistent_) {
     entries_.clear();
     entries_.shrink_to_fit();
     watched_.clear();
   }
-
-  std::vector<Gradient> out;
-  out.reserve(sources.size());
-  for (const Tensor& s : sources) {
-    auto it = grads.find(s.id());
-    if (it != grads.end()) {
-      out.push_back(it->second);
-    } else if (unconnected == UnconnectedGradients::zero && is_floating(s.dtype())) {
-      out.emplace_back(zeros_like(s));
-    } else {
-      out.emplace_back();
-    }
+  if (!on_ready) {
+    for (std::size_t k = 0; k < sources.size(); ++k) out[k] = result(k);
   }
   return out;
 }
@@ -210,11 +241,12 @@ std::vector<Gradient> GradientTape::gradient(const Tensor& target,
 std::vector<Gradient> GradientTape::gradient(const Tensor& target,
                                              const std::vector<Variable>& sources,
                                              const std::optional<Tensor>& output_gradients,
-                                             UnconnectedGradients unconnected) {
+                                             UnconnectedGradients unconnected,
+                                             const GradientReadyFn& on_ready) {
   std::vector<Tensor> values;
   values.reserve(sources.size());
   for (const auto& v : sources) values.push_back(v.value());
-  return gradient(target, values, output_gradients, unconnected);
+  return gradient(target, values, output_gradients, unconnected, on_ready);
 }
 
 std::vector<Gradient> GradientTape::gradient(const Tensor& target,

@@ -54,12 +54,19 @@ class GradientTape {
   /// the target's shape when omitted, also for a non-scalar target), for each
   /// source. @throws InvalidArgumentError when a non-persistent tape is reused,
   /// ShapeError / DTypeError for `output_gradients` that do not match `target`.
+  ///
+  /// `on_ready`, when given, is called once per source, in the order the
+  /// sources' gradients become final: first those with no path to the target,
+  /// then each as soon as the sweep has passed the first op that used it (see
+  /// GradientReadyFn). It receives what `gradient` will return for that source.
   std::vector<Gradient> gradient(const Tensor& target, const std::vector<Tensor>& sources,
                                  const std::optional<Tensor>& output_gradients = std::nullopt,
-                                 UnconnectedGradients unconnected = UnconnectedGradients::none);
+                                 UnconnectedGradients unconnected = UnconnectedGradients::none,
+                                 const GradientReadyFn& on_ready = {});
   std::vector<Gradient> gradient(const Tensor& target, const std::vector<Variable>& sources,
                                  const std::optional<Tensor>& output_gradients = std::nullopt,
-                                 UnconnectedGradients unconnected = UnconnectedGradients::none);
+                                 UnconnectedGradients unconnected = UnconnectedGradients::none,
+                                 const GradientReadyFn& on_ready = {});
   /// `tape.gradient(y, {w, b})` with Variables or with Tensors.
   std::vector<Gradient> gradient(const Tensor& target, std::initializer_list<Variable> sources,
                                  const std::optional<Tensor>& output_gradients = std::nullopt,

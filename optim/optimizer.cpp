@@ -45,7 +45,8 @@ std::vector<Variable> Optimizer::resolve_var_list(std::vector<Variable> var_list
 
 GradsAndVars Optimizer::compute_with_tape(GradientTape& tape, const Tensor& loss,
                                           const std::vector<Variable>& vars,
-                                          const std::optional<Tensor>& grad_loss) {
+                                          const std::optional<Tensor>& grad_loss,
+                                          const GradientReadyFn& on_ready) {
   if (grad_loss) {
     if (grad_loss->shape() != loss.shape()) {
       throw ShapeError(fmt::format(
@@ -58,7 +59,8 @@ GradsAndVars Optimizer::compute_with_tape(GradientTape& tape, const Tensor& loss
           dtype_name(loss.dtype()), dtype_name(grad_loss->dtype())));
     }
   }
-  std::vector<Gradient> grads = tape.gradient(loss, vars, grad_loss);
+  std::vector<Gradient> grads =
+      tape.gradient(loss, vars, grad_loss, UnconnectedGradients::none, on_ready);
   GradsAndVars out;
   out.reserve(vars.size());
   for (std::size_t i = 0; i < vars.size(); ++i) out.emplace_back(std::move(grads[i]), vars[i]);
@@ -73,12 +75,13 @@ GradsAndVars Optimizer::compute_gradients(const std::function<Tensor()>& loss_fn
 
 GradientsAndLoss Optimizer::compute_gradients_and_loss(const std::function<Tensor()>& loss_fn,
                                                        std::vector<Variable> var_list,
-                                                       const std::optional<Tensor>& grad_loss) {
+                                                       const std::optional<Tensor>& grad_loss,
+                                                       const GradientReadyFn& on_ready) {
   const auto vars = resolve_var_list(std::move(var_list));
   GradientTape tape;
   for (const auto& v : vars) tape.watch(v);
   Tensor loss = loss_fn();
-  GradsAndVars gv = compute_with_tape(tape, loss, vars, grad_loss);
+  GradsAndVars gv = compute_with_tape(tape, loss, vars, grad_loss, on_ready);
   return {std::move(gv), std::move(loss)};
 }
 

@@ -52,10 +52,14 @@ class Optimizer {
   GradsAndVars compute_gradients(const Tensor& loss, std::vector<Variable> var_list = {},
                                  const std::optional<Tensor>& grad_loss = std::nullopt);
   /// compute_gradients(loss_fn, ...) that also hands back the loss it computed,
-  /// so a training loop need not capture it inside the callable.
-  GradientsAndLoss compute_gradients_and_loss(
-      const std::function<Tensor()>& loss_fn, std::vector<Variable> var_list = {},
-      const std::optional<Tensor>& grad_loss = std::nullopt);
+  /// so a training loop need not capture it inside the callable. `on_ready`
+  /// (optional) is called with (index in var_list, gradient) as soon as each
+  /// gradient is final during the backward sweep (GradientReadyFn), which is
+  /// how DistributedOptimizer overlaps communication with the sweep.
+  GradientsAndLoss compute_gradients_and_loss(const std::function<Tensor()>& loss_fn,
+                                              std::vector<Variable> var_list = {},
+                                              const std::optional<Tensor>& grad_loss = std::nullopt,
+                                              const GradientReadyFn& on_ready = {});
 
   /// Applies the gradients (docs/semantics.md §5.2): none entries are skipped; the
   /// installed clipping stage runs once before any variable changes; then
@@ -136,7 +140,8 @@ class Optimizer {
  private:
   GradsAndVars compute_with_tape(class GradientTape& tape, const Tensor& loss,
                                  const std::vector<Variable>& vars,
-                                 const std::optional<Tensor>& grad_loss);
+                                 const std::optional<Tensor>& grad_loss,
+                                 const GradientReadyFn& on_ready = {});
   std::vector<Variable> resolve_var_list(std::vector<Variable> var_list) const;
   void apply(GradsAndVars grads_and_vars, Variable* global_step, bool from_minimize);
 

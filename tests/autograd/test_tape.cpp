@@ -218,3 +218,49 @@ TEST_CASE("tape.gradient takes a braced list of variables or of tensors", "[auto
   CHECK(g[0].dense().item() == 7);
   CHECK(g[1].dense().item() == 5);
 }
+
+TEST_CASE("the ready hook reports each gradient as soon as it is final, last layer first",
+          "[autograd][tape]") {
+  // y = sum(w2 * relu(w1 * x)) + sum(w1): w1 is read by two ops, the first of
+  // which is the first op on the tape, so its gradient is final only at the
+  // end; w2's is final after the second-to-last op. u is never read.
+  Variable w1(Tensor{1.0, -2.0}, "w1");
+  Variable w2(Tensor{3.0, 4.0}, "w2");
+  Variable u(Tensor{5.0}, "u");
+  const Tensor x{0.5, 0.25};
+  GradientTape tape(/*persistent=*/true);
+  const Tensor h = relu(w1 * x);
+  const Tensor y = reduce_sum(w2 * h) + reduce_sum(w1);
+  std::vector<std::size_t> order;
+  std::vector<std::vector<double>> reported(3);
+  auto g = tape.gradient(y, std::vector<Variable>{w1, w2, u}, std::nullopt,
+                         UnconnectedGradients::none, [&](std::size_t k, const Gradient& grad) {
+                           order.push_back(k);
+                           if (!grad.is_none()) reported[k] = grad.dense().to_vector();
+                         });
+  CHECK(order == std::vector<std::size_t>{2, 1, 0});
+  // d/dw2 = relu(w1 x) = [0.5, 0]; d/dw1 = w2 * x * [w1 x > 0] + 1 = [2.5, 1].
+  CHECK(reported[1] == std::vector<double>{0.5, 0});
+  CHECK(reported[0] == std::vector<double>{2.5, 1});
+  CHECK(g[0].dense().to_vector() == reported[0]);
+  CHECK(g[1].dense().to_vector() == reported[1]);
+  CHECK(g[2].is_none());
+
+  // The hook fires before the rules of earlier ops run: b is reported before
+  // the rule of the first op (a probe that logs when it is differentiated).
+  std::vector<std::string> events;
+  Variable a(Tensor{2.0}, "a");
+  Variable b(Tensor{3.0}, "b");
+  GradientTape t2;
+  const Tensor first =
+      GradientTape::record("probe", Tensor{4.0}, {a.value()}, [&](const BackwardArgs& args) {
+        events.push_back("probe rule");
+        return std::vector<Gradient>{Gradient(args.grad * 2.0)};
+      });
+  const Tensor z = reduce_sum(first * b);
+  t2.gradient(z, std::vector<Variable>{a, b}, std::nullopt, UnconnectedGradients::none,
+              [&](std::size_t k, const Gradient& grad) {
+                events.push_back(fmt::format("{}={}", k, grad.dense().item()));
+              });
+  CHECK(events == std::vector<std::string>{"1=4", "probe rule", "0=6"});
+}
