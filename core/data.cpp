@@ -153,29 +153,50 @@ Dataset load_idx_dataset(const std::string& dir, const std::string& split, std::
 }
 
 Batches::Batches(const Dataset& data, std::size_t batch_size, std::uint64_t seed, bool shuffle,
-                 bool drop_last)
-    : data_(data), batch_size_(batch_size), seed_(seed), shuffle_(shuffle), drop_last_(drop_last) {
+                 bool drop_last, Shard shard)
+    : data_(data),
+      batch_size_(batch_size),
+      seed_(seed),
+      shuffle_(shuffle),
+      drop_last_(drop_last),
+      shard_(shard) {
   if (batch_size == 0) throw InvalidArgumentError("Batches: batch_size must be > 0");
+  if (shard.count == 0 || shard.index >= shard.count) {
+    throw InvalidArgumentError(
+        fmt::format("Batches: shard must be {{index, count}} with index < count, got {{{}, {}}}",
+                    shard.index, shard.count));
+  }
+  if (data.size() < shard.count) {
+    throw InvalidArgumentError(fmt::format("Batches: {} examples cannot be split into {} shards",
+                                           data.size(), shard.count));
+  }
   start_epoch(0);
 }
 
 std::size_t Batches::size() const {
-  const std::size_t n = data_.size();
+  const std::size_t n = order_.size();
   return drop_last_ ? n / batch_size_ : (n + batch_size_ - 1) / batch_size_;
 }
 
 void Batches::start_epoch(std::size_t epoch) {
-  order_.resize(data_.size());
-  std::iota(order_.begin(), order_.end(), std::size_t{0});
-  if (!shuffle_) return;
-  Rng rng(seed_ * 0x9e3779b97f4a7c15ULL + epoch);
-  for (std::size_t i = order_.size(); i > 1; --i)
-    std::swap(order_[i - 1], order_[rng.below(i)]);  // Fisher-Yates
+  std::vector<std::size_t> all(data_.size());
+  std::iota(all.begin(), all.end(), std::size_t{0});
+  if (shuffle_) {
+    Rng rng(seed_ * 0x9e3779b97f4a7c15ULL + epoch);
+    for (std::size_t i = all.size(); i > 1; --i)
+      std::swap(all[i - 1], all[rng.below(i)]);  // Fisher-Yates
+  }
+  if (shard_.count == 1) {
+    order_ = std::move(all);
+    return;
+  }
+  order_.resize(all.size() / shard_.count);
+  for (std::size_t j = 0; j < order_.size(); ++j) order_[j] = all[shard_.index + j * shard_.count];
 }
 
 Dataset Batches::batch(std::size_t i) const {
   const std::size_t begin = i * batch_size_;
-  const std::size_t end = std::min(begin + batch_size_, data_.size());
+  const std::size_t end = std::min(begin + batch_size_, order_.size());
   if (begin >= end)
     throw InvalidArgumentError(fmt::format("Batches::batch: index {} >= {} batches", i, size()));
   Shape shape = data_.images.shape();

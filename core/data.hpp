@@ -37,9 +37,23 @@ struct Dataset {
 /// images and labels of different counts.
 Dataset load_idx_dataset(const std::string& dir, const std::string& split, std::size_t limit = 0);
 
+/// Which part of every epoch a process takes in data-parallel training:
+/// `{rank, size}` (e.g. `{mpi::rank(), mpi::size()}`).
+struct Shard {
+  std::size_t index = 0;
+  std::size_t count = 1;
+};
+
 /// Mini-batches over a dataset: a fresh seeded shuffle each epoch (the order
 /// of epoch e depends only on (seed, e), so a resumed run sees the same
 /// batches), and a last partial batch unless `drop_last`.
+///
+/// With a shard {r, n}, the epoch's shuffled order is cut to a multiple of n
+/// (the remainder is left out for this epoch, as every epoch reshuffles) and
+/// shard r takes its positions r, r + n, r + 2n, ...: the shards are disjoint,
+/// all have the same number of batches, and batch i of the n shards together
+/// are exactly batch i of one process with n times the batch size. Every
+/// process must pass the same seed.
 ///
 ///     for (const Dataset& batch : batches.epoch(e)) { ... }
 class Batches {
@@ -70,8 +84,10 @@ class Batches {
     const Batches* batches_;
   };
 
+  /// @throws InvalidArgumentError for batch_size 0, a shard with index >=
+  /// count, or fewer examples than shards.
   Batches(const Dataset& data, std::size_t batch_size, std::uint64_t seed, bool shuffle = true,
-          bool drop_last = false);
+          bool drop_last = false, Shard shard = {});
   /// Batches per epoch.
   std::size_t size() const;
   /// Starts epoch `epoch` (its own permutation).
@@ -89,7 +105,8 @@ class Batches {
   std::size_t batch_size_;
   std::uint64_t seed_;
   bool shuffle_, drop_last_;
-  std::vector<std::size_t> order_;
+  Shard shard_;
+  std::vector<std::size_t> order_;  // this shard's examples, in this epoch's order
 };
 
 /// (x - mean) / stddev, elementwise (e.g. with the training set's pixel mean

@@ -162,3 +162,47 @@ TEST_CASE("standardize subtracts the mean and divides by the deviation", "[core]
   CHECK(tape.size() == 0);
   CHECK_THROWS_WITH(standardize(x, 0.5, 0), Catch::Contains("stddev"));
 }
+
+TEST_CASE("Batches: shards are disjoint, equal in size, and together make the full batches",
+          "[core][batches]") {
+  const std::size_t n = 23;  // not a multiple of 3: two examples sit out each epoch
+  std::vector<float> px(n);
+  std::iota(px.begin(), px.end(), 0.f);
+  std::vector<std::int64_t> lab(n);
+  std::iota(lab.begin(), lab.end(), 0);
+  const Dataset ds{Tensor::from_vector(px, {n, 1, 1, 1}), Tensor::from_vector(lab, {n})};
+  const std::size_t shards = 3, per_shard_batch = 2;
+  Batches whole(ds, per_shard_batch * shards, 7);
+  for (std::size_t epoch : {0, 4}) {
+    std::vector<std::vector<double>> labels(shards);
+    std::vector<std::size_t> sizes;
+    std::set<double> seen;
+    for (std::size_t r = 0; r < shards; ++r) {
+      Batches b(ds, per_shard_batch, 7, true, false, Shard{r, shards});
+      sizes.push_back(b.size());
+      for (const Dataset& batch : b.epoch(epoch)) {
+        const auto y = batch.labels.to_vector();
+        CHECK(batch.images.to_vector() == y);
+        labels[r].insert(labels[r].end(), y.begin(), y.end());
+        for (double v : y) CHECK(seen.insert(v).second);  // no example on two shards
+      }
+    }
+    CHECK(seen.size() == (n / shards) * shards);        // 21 of 23
+    CHECK(sizes == std::vector<std::size_t>{4, 4, 4});  // 7 examples each: 2, 2, 2, 1
+    // Shard r's batch i holds positions r, r + 3, ... of the whole run's batch i.
+    whole.start_epoch(epoch);
+    for (std::size_t i = 0; i + 1 < whole.size(); ++i) {
+      const auto full = whole.batch(i).labels.to_vector();
+      for (std::size_t r = 0; r < shards; ++r) {
+        for (std::size_t j = 0; j < per_shard_batch; ++j) {
+          CHECK(labels[r][i * per_shard_batch + j] == full[r + j * shards]);
+        }
+      }
+    }
+  }
+  CHECK_THROWS_WITH(Batches(ds, 2, 7, true, false, Shard{3, 3}),
+                    Catch::Contains("Batches") && Catch::Contains("{3, 3}"));
+  CHECK_THROWS_WITH(Batches(ds, 2, 7, true, false, Shard{0, 0}), Catch::Contains("{0, 0}"));
+  CHECK_THROWS_WITH(Batches(ds, 2, 7, true, false, Shard{0, 24}),
+                    Catch::Contains("23 examples") && Catch::Contains("24 shards"));
+}
