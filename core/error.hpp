@@ -55,4 +55,11 @@ class NonFiniteError : public Error {
   using Error::Error;
 };
 
+/// Data-parallel training: an MPI call failed, or a collective did not
+/// complete within the timeout (another rank died, stalled or left the loop).
+class CommunicationError : public Error {
+ public:
+  using Error::Error;
+};
+
 }  // namespace tapeflow
