@@ -3,6 +3,7 @@
 #
 #   make test            install, build, run every test (ctest)
 #   make mnist ARGS=...  train the MNIST example (flags: build/examples/mnist --help)
+#   make mnist-mpi NP=2  the same, data-parallel over NP local MPI processes
 #   make install PREFIX=/opt/tapeflow
 #   make NATIVE=1 ...    build the library for this CPU only (faster; not portable)
 #   make WERROR=1 ...    warnings are errors (CI)
@@ -17,8 +18,8 @@ CMAKE_FLAGS ?= -DCMAKE_BUILD_TYPE=Release -DTAPEFLOW_NATIVE=$(call onoff,$(NATIV
                -DTAPEFLOW_WERROR=$(call onoff,$(WERROR))
 PYTHON := /usr/bin/python3
 
-.PHONY: all deps configure build test bench mnist data plot install format format-check \
-        sanitize tsan fuzz tidy clean
+.PHONY: all deps configure build test bench bench-distributed mnist mnist-mpi data plot install \
+        format format-check sanitize tsan fuzz tidy clean
 
 all: build
 
@@ -85,6 +86,13 @@ bench:
 	cmake --build $(BUILD) -j $(JOBS)
 	bench/run.sh $(BUILD)
 
+# Allreduce bandwidth, and steps/s of the MNIST models on 1 and 2 processes.
+bench-distributed:
+	scripts/install-deps.sh build mpi
+	cmake -S . -B $(BUILD) $(CMAKE_FLAGS) -DTAPEFLOW_BUILD_BENCH=ON
+	cmake --build $(BUILD) -j $(JOBS) --target distributed_bench
+	bench/distributed.sh $(BUILD)
+
 data:
 	scripts/install-deps.sh test
 	scripts/fetch-data.sh all
@@ -97,6 +105,20 @@ mnist:
 	$(BUILD)/examples/mnist --threads $(JOBS) --metrics $(BUILD)/mnist-metrics.csv \
 	    --checkpoint-dir $(BUILD)/mnist-ckpt $(ARGS)
 	$(PYTHON) scripts/plot_metrics.py $(BUILD)/mnist-metrics.csv $(BUILD)/mnist-metrics.png
+
+# Data-parallel: NP processes on this machine (mpirun; as root it needs
+# --allow-run-as-root), each with JOBS / NP threads and batch-size / NP examples.
+NP ?= 2
+MPIRUN = OMPI_MCA_plm_rsh_agent=$${OMPI_MCA_plm_rsh_agent-false} mpirun -np $(NP) --oversubscribe \
+         $(if $(filter 0,$(shell id -u)),--allow-run-as-root)
+mnist-mpi:
+	scripts/install-deps.sh mnist mpi
+	scripts/fetch-data.sh all
+	cmake -S . -B $(BUILD) $(CMAKE_FLAGS)
+	cmake --build $(BUILD) -j $(JOBS) --target mnist
+	$(MPIRUN) --mca coll_libnbc_iallreduce_algorithm 1 $(BUILD)/examples/mnist --distributed --threads $(shell echo $$(( $(JOBS) / $(NP) > 0 ? $(JOBS) / $(NP) : 1 ))) \
+	    --metrics $(BUILD)/mnist-mpi-metrics.csv --checkpoint-dir $(BUILD)/mnist-mpi-ckpt $(ARGS)
+	$(PYTHON) scripts/plot_metrics.py $(BUILD)/mnist-mpi-metrics.csv $(BUILD)/mnist-mpi-metrics.png
 
 plot:
 	scripts/install-deps.sh mnist

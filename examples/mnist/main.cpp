@@ -1,6 +1,7 @@
 // Trains a classifier on MNIST or Fashion-MNIST with the TF1-style loop:
 // compute_gradients -> clipping stage -> apply_gradients(global_step).
 // `make mnist` runs it with the defaults; --help lists every flag.
+// `mpirun -np N mnist --distributed` (make mnist-mpi NP=N) trains data-parallel.
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
@@ -11,9 +12,13 @@
 #include <filesystem>
 #include <fstream>
 #include <limits>
+#include <optional>
 #include <sstream>
 #include <tapeflow/core/format.hpp>
 #include <tapeflow/tapeflow.hpp>
+#ifdef TAPEFLOW_EXAMPLE_MPI
+#include <tapeflow/distributed/distributed.hpp>
+#endif
 
 using namespace tapeflow;
 using Clock = std::chrono::steady_clock;
@@ -27,7 +32,22 @@ struct Config {
   std::uint64_t seed = 42;
   int threads = 0;
   std::string checkpoint_dir, metrics;
-  bool resume = false, quiet = false, normalize = true;
+  bool resume = false, quiet = false, normalize = true, dropout = true, distributed = false;
+  double mpi_timeout = 600;
+};
+
+// The processes of a data-parallel run (one, unless --distributed).
+struct Ranks {
+  int rank = 0, size = 1;
+  bool root() const { return rank == 0; }
+  // Sums `v` over the ranks, in place (metrics and evaluation counts).
+  void sum(std::vector<double>& v, double timeout) const {
+#ifdef TAPEFLOW_EXAMPLE_MPI
+    if (size > 1) mpi::allreduce_sum(v, MPI_COMM_WORLD, timeout);
+#else
+    (void)v, (void)timeout;
+#endif
+  }
 };
 
 // "global_norm=5", "value=-1,1", "norm=1", "average_norm=0.1" -> a transform.
@@ -61,18 +81,18 @@ void build_model(nn::Sequential& m, const Config& c) {
   if (c.model == "mlp") {
     m.add<nn::Flatten>();
     m.add<nn::Dense>(mnist ? 512 : 256, Activation::relu);
-    if (mnist) m.add<nn::Dropout>(0.2);
+    if (mnist && c.dropout) m.add<nn::Dropout>(0.2);
     m.add<nn::Dense>(256, Activation::relu);
-    if (mnist) m.add<nn::Dropout>(0.2);
+    if (mnist && c.dropout) m.add<nn::Dropout>(0.2);
   } else if (c.model == "cnn") {
     m.add<nn::Conv2D>(mnist ? 32 : 16, 5, Activation::relu);
     m.add<nn::MaxPool2D>(2);
     m.add<nn::Conv2D>(mnist ? 64 : 32, 5, Activation::relu);
     m.add<nn::MaxPool2D>(2);
     m.add<nn::Flatten>();
-    if (mnist) m.add<nn::Dropout>(0.25);
+    if (mnist && c.dropout) m.add<nn::Dropout>(0.25);
     m.add<nn::Dense>(mnist ? 256 : 128, Activation::relu);
-    if (mnist) m.add<nn::Dropout>(0.5);
+    if (mnist && c.dropout) m.add<nn::Dropout>(0.5);
   } else {
     throw InvalidArgumentError(fmt::format("--model: expected mlp or cnn, got '{}'", c.model));
   }
@@ -104,21 +124,39 @@ struct Eval {
       std::vector<std::vector<std::size_t>>(10, std::vector<std::size_t>(10));
 };
 
-Eval evaluate(nn::Sequential& model, const Dataset& data) {
-  Eval e;
-  Batches batches(data, 500, 0, /*shuffle=*/false);
-  std::size_t correct = 0;
-  for (const Dataset& b : batches.epoch(0)) {
-    const Tensor logits = model(b.images, false);
-    e.loss += reduce_sum(sparse_softmax_cross_entropy_with_logits(b.labels, logits)).item();
-    const auto pred = argmax(logits, 1).to_vector();
-    const auto truth = b.labels.to_vector();
-    for (std::size_t k = 0; k < pred.size(); ++k) {
-      ++e.confusion[static_cast<std::size_t>(truth[k])][static_cast<std::size_t>(pred[k])];
-      correct += pred[k] == truth[k];
+// Examples [begin, begin + count) of a dataset, copied.
+Dataset take(const Dataset& d, std::size_t begin, std::size_t count) {
+  const auto b = static_cast<long>(begin), n = static_cast<long>(count);
+  return {slice(d.images, {b, 0, 0, 0}, {n, -1, -1, -1}), slice(d.labels, {b}, {n})};
+}
+
+// Loss and confusion matrix over `data`; with several ranks each takes an
+// equal slice and the sums are added up, so every rank gets the whole result.
+Eval evaluate(nn::Sequential& model, const Dataset& data, const Ranks& ranks, double timeout) {
+  const std::size_t begin = data.size() * static_cast<std::size_t>(ranks.rank) / ranks.size;
+  const std::size_t end = data.size() * static_cast<std::size_t>(ranks.rank + 1) / ranks.size;
+  std::vector<double> sums(101, 0.0);  // loss sum, then the 10 x 10 confusion counts
+  if (end > begin) {
+    const Dataset part = ranks.size == 1 ? data : take(data, begin, end - begin);
+    Batches batches(part, 500, 0, /*shuffle=*/false);
+    for (const Dataset& b : batches.epoch(0)) {
+      const Tensor logits = model(b.images, false);
+      sums[0] += reduce_sum(sparse_softmax_cross_entropy_with_logits(b.labels, logits)).item();
+      const auto pred = argmax(logits, 1).to_vector();
+      const auto truth = b.labels.to_vector();
+      for (std::size_t k = 0; k < pred.size(); ++k)
+        sums[1 + static_cast<std::size_t>(truth[k]) * 10 + static_cast<std::size_t>(pred[k])] += 1;
     }
   }
-  e.loss /= static_cast<double>(data.size());
+  ranks.sum(sums, timeout);
+  Eval e;
+  std::size_t correct = 0;
+  for (std::size_t t = 0; t < 10; ++t) {
+    for (std::size_t p = 0; p < 10; ++p)
+      e.confusion[t][p] = static_cast<std::size_t>(sums[1 + t * 10 + p]);
+    correct += e.confusion[t][t];
+  }
+  e.loss = sums[0] / static_cast<double>(data.size());
   e.accuracy = static_cast<double>(correct) / static_cast<double>(data.size());
   return e;
 }
@@ -147,13 +185,6 @@ void print_report(const Eval& e, const std::string& dataset) {
 std::string bar(double fraction, int width = 24) {
   const int full = static_cast<int>(fraction * width);
   return fmt::format("[{}{}]", std::string(full, '#'), std::string(width - full, '.'));
-}
-
-// Every flag, validated at parse time so a bad value names its flag.
-// Examples [begin, begin + count) of a dataset, copied.
-Dataset take(const Dataset& d, std::size_t begin, std::size_t count) {
-  const auto b = static_cast<long>(begin), n = static_cast<long>(count);
-  return {slice(d.images, {b, 0, 0, 0}, {n, -1, -1, -1}), slice(d.labels, {b}, {n})};
 }
 
 // Validators: each returns "" or what is wrong; CLI11 puts the flag's name in
@@ -287,9 +318,22 @@ void add_flags(CLI::App& app, Config& c) {
       ->check(whole(0, std::numeric_limits<int>::max()))
       ->capture_default_str();
   app.add_flag("--quiet", c.quiet, "print only the final result");
+  app.add_flag("--distributed", c.distributed,
+               "data-parallel training over the processes of mpirun (mpirun -np N mnist "
+               "--distributed): each takes batch-size / N examples per step; rank 0 prints and "
+               "writes the metrics and checkpoints");
+  app.add_option("--mpi-timeout", c.mpi_timeout,
+                 "with --distributed: seconds a collective may wait for the other ranks before "
+                 "the run stops with an error (0: no limit)")
+      ->check(number(0, false, 1e9, "in [0, 1e9]"))
+      ->capture_default_str();
   app.add_flag("--normalize,!--no-normalize", c.normalize,
                "standardise pixels with the training set's mean and deviation (--no-normalize "
                "turns it off)")
+      ->default_str("on");
+  app.add_flag("--dropout,!--no-dropout", c.dropout,
+               "the MNIST models' dropout layers (--no-dropout leaves them out: a run whose "
+               "result depends only on the data order and the arithmetic)")
       ->default_str("on");
 }
 
@@ -326,9 +370,14 @@ class MetricsLog {
 // Everything one run trains with.
 struct Run {
   const Config& c;
+  const Ranks& ranks;
   nn::Sequential& model;
   Batches& batches;
   Optimizer& opt;
+  // compute_gradients_and_loss of the optimizer, or of its distributed wrapper.
+  using Compute =
+      std::function<GradientsAndLoss(const std::function<Tensor()>&, std::vector<Variable>)>;
+  Compute compute;
   Variable& global_step;
   std::vector<Variable> vars;
   MetricsLog& metrics;
@@ -348,10 +397,12 @@ EpochResult train_epoch(Run& r, std::size_t epoch) {
   std::size_t correct = 0, i = 0;
   for (const Dataset& b : r.batches.epoch(epoch)) {
     const auto step = static_cast<std::uint64_t>(r.global_step.value().item());
-    r.model.rng().seed(r.c.seed * 0x9e3779b97f4a7c15ULL + step);  // dropout masks: step only
+    // Dropout masks depend on the step (and the rank) only, so --resume is exact.
+    r.model.rng().seed(r.c.seed * 0x9e3779b97f4a7c15ULL + step +
+                       static_cast<std::uint64_t>(r.ranks.rank) * 0xd1b54a32d192ed03ULL);
     Tensor logits;
     const double lr = r.opt.learning_rate(static_cast<std::int64_t>(step));
-    auto [gv, loss_t] = r.opt.compute_gradients_and_loss(
+    auto [gv, loss_t] = r.compute(
         [&] {
           logits = r.model(b.images, true);
           return reduce_mean(sparse_softmax_cross_entropy_with_logits(b.labels, logits));
@@ -370,7 +421,7 @@ EpochResult train_epoch(Run& r, std::size_t epoch) {
     ++i;
     if (r.tty) {
       const double secs = std::chrono::duration<double>(Clock::now() - t0).count();
-      const double rate = static_cast<double>(e.seen) / std::max(secs, 1e-9);
+      const double rate = static_cast<double>(e.seen * r.ranks.size) / std::max(secs, 1e-9);
       const double left = static_cast<double>(r.batches.size() - i) * r.c.batch_size;
       fmt::print(
           "\repoch {}/{} {} {}/{}  {:5.0f} samples/s  loss {:.4f}  |g| {:.3f}  ETA {:3.0f}s ",
@@ -379,9 +430,12 @@ EpochResult train_epoch(Run& r, std::size_t epoch) {
       std::fflush(stdout);
     }
   }
+  std::vector<double> sums{loss_sum, static_cast<double>(correct), static_cast<double>(e.seen)};
+  r.ranks.sum(sums, r.c.mpi_timeout);  // every rank's share of the epoch
   e.seconds = std::chrono::duration<double>(Clock::now() - t0).count();
-  e.loss = loss_sum / static_cast<double>(e.seen);
-  e.accuracy = static_cast<double>(correct) / static_cast<double>(e.seen);
+  e.seen = static_cast<std::size_t>(sums[2]);
+  e.loss = sums[0] / sums[2];
+  e.accuracy = sums[1] / sums[2];
   return e;
 }
 
@@ -404,7 +458,28 @@ int main(int argc, char** argv) {
     return app.exit(e) == 0 ? 0 : 1;  // --help is 0; every bad flag is 1, as any other error
   }
 
+  Ranks ranks;
+#ifdef TAPEFLOW_EXAMPLE_MPI
+  std::optional<mpi::Environment> mpi_env;  // outlives the try: errors are printed first
+#endif
   try {
+    if (c.distributed) {
+#ifdef TAPEFLOW_EXAMPLE_MPI
+      mpi_env.emplace(argc, argv);
+      ranks.rank = mpi::rank();
+      ranks.size = mpi::size();
+#else
+      throw InvalidArgumentError(
+          "--distributed: this build has no MPI (scripts/install-deps.sh mpi, then rebuild)");
+#endif
+    }
+    if (!ranks.root()) c.quiet = true;  // one voice: rank 0's
+    if (c.batch_size % static_cast<std::size_t>(ranks.size) != 0) {
+      throw InvalidArgumentError(
+          fmt::format("--batch-size: {} is not divisible by the {} ranks (each rank takes "
+                      "batch-size / ranks examples per step)",
+                      c.batch_size, ranks.size));
+    }
     if (c.threads > 0) set_num_threads(c.threads);
     if (c.data_dir.empty()) c.data_dir = "data/" + c.dataset;
     if (c.resume && c.checkpoint_dir.empty())
@@ -433,36 +508,58 @@ int main(int argc, char** argv) {
     nn::Sequential model(c.seed);
     build_model(model, c);
     model.build(example);
-    Batches batches(train, c.batch_size, c.seed);
+    // Every rank shuffles alike and takes its own stride of each epoch.
+    Batches batches(
+        train, c.batch_size / static_cast<std::size_t>(ranks.size), c.seed,
+        /*shuffle=*/true, /*drop_last=*/false,
+        Shard{static_cast<std::size_t>(ranks.rank), static_cast<std::size_t>(ranks.size)});
     auto opt = make_optimizer(c, batches.size());
     opt->set_clipping(make_stage(c));
     Variable global_step = create_global_step();
 
     std::size_t first_epoch = 0;
     const std::string ckpt = c.checkpoint_dir.empty() ? "" : c.checkpoint_dir + "/checkpoint.npz";
-    if (!ckpt.empty()) std::filesystem::create_directories(c.checkpoint_dir);
+    if (!ckpt.empty() && ranks.root()) std::filesystem::create_directories(c.checkpoint_dir);
     const auto vars = model.trainable_variables();
-    if (c.resume) {
+    if (c.resume) {  // every rank reads the checkpoint (a file system they share)
       const auto extra = restore_training_state(ckpt, vars, *opt, global_step);
       first_epoch = static_cast<std::size_t>(extra.at("epoch").item());
     }
-    MetricsLog metrics(c.metrics, c.resume);
+    Run::Compute compute = [&](const std::function<Tensor()>& loss_fn,
+                               std::vector<Variable> var_list) {
+      return opt->compute_gradients_and_loss(loss_fn, std::move(var_list));
+    };
+#ifdef TAPEFLOW_EXAMPLE_MPI
+    std::optional<DistributedOptimizer> dist;
+    if (c.distributed) {
+      broadcast_variables(vars, 0, MPI_COMM_WORLD, c.mpi_timeout);  // all start from rank 0's
+      dist.emplace(*opt, DistributedOptions().timeout_seconds(c.mpi_timeout));
+      compute = [&](const std::function<Tensor()>& loss_fn, std::vector<Variable> var_list) {
+        return dist->compute_gradients_and_loss(loss_fn, std::move(var_list));
+      };
+    }
+#endif
+    MetricsLog metrics(ranks.root() ? c.metrics : "", c.resume);
     if (!c.quiet) {
       fmt::print(
           "tapeflow {} on {}: {} train / {} validation / {} test examples, {} steps per epoch\n",
           c.model, c.dataset, train.size(), validation.size(), test.size(), batches.size());
+      if (ranks.size > 1)
+        fmt::print("data-parallel over {} ranks: {} examples per rank per step\n", ranks.size,
+                   c.batch_size / static_cast<std::size_t>(ranks.size));
       fmt::print("{}", model.summary(example));
       if (first_epoch) fmt::print("resumed from {} at epoch {}\n", ckpt, first_epoch);
     }
-    Run run{c,           model, batches, *opt,
-            global_step, vars,  metrics, ::isatty(STDOUT_FILENO) && !c.quiet};
+    Run run{c,       ranks,       model, batches, *opt,
+            compute, global_step, vars,  metrics, ::isatty(STDOUT_FILENO) && !c.quiet};
 
     double training_seconds = 0;
     for (std::size_t epoch = first_epoch; epoch < c.epochs; ++epoch) {
       const EpochResult e = train_epoch(run, epoch);
       training_seconds += e.seconds;
-      const Eval ev = evaluate(model, test);
-      const Eval val = validation.size() ? evaluate(model, validation) : Eval{};
+      const Eval ev = evaluate(model, test, ranks, c.mpi_timeout);
+      const Eval val =
+          validation.size() ? evaluate(model, validation, ranks, c.mpi_timeout) : Eval{};
       if (!c.quiet) {
         const std::string val_text =
             validation.size()
@@ -477,19 +574,38 @@ int main(int argc, char** argv) {
       }
       metrics.epoch(epoch + 1, global_step.value().data<std::int64_t>()[0], e.loss, e.accuracy, ev,
                     validation.size() ? &val : nullptr, e.seconds);
-      if (!ckpt.empty()) {
+      if (!ckpt.empty() && ranks.root()) {
         save_training_state(ckpt, vars, *opt, global_step,
                             {{"epoch", Tensor(static_cast<std::int64_t>(epoch + 1))}});
       }
     }
-    const Eval final_eval = evaluate(model, test);
+    const Eval final_eval = evaluate(model, test, ranks, c.mpi_timeout);
+#ifdef TAPEFLOW_EXAMPLE_MPI
+    if (c.distributed) {  // the ranks must have applied the same updates, bit for bit
+      const VariablesDigest d = digest_variables(vars, MPI_COMM_WORLD, c.mpi_timeout);
+      if (!d.identical_on_all_ranks) {
+        throw Error(
+            fmt::format("--distributed: the ranks' variables differ after training "
+                        "(rank {} has crc32 {:08x})",
+                        ranks.rank, d.crc));
+      }
+      if (ranks.root())
+        fmt::print("variables identical on all {} ranks (crc32 {:08x})\n", ranks.size, d.crc);
+    }
+#endif
     if (!c.quiet) print_report(final_eval, c.dataset);
-    fmt::print("training time: {:.1f} s for {} epochs\n", training_seconds, c.epochs - first_epoch);
-    fmt::print("test accuracy: {:.2f}% ({} examples)\n", 100 * final_eval.accuracy, test.size());
-  } catch (const Error& e) {
-    fmt::print(stderr, "mnist: {}\n", e.what());
-    return 1;
-  } catch (const std::exception& e) {  // filesystem and I/O errors: one line, not an abort
+    if (ranks.root()) {
+      fmt::print("training time: {:.1f} s for {} epochs\n", training_seconds,
+                 c.epochs - first_epoch);
+      fmt::print("test accuracy: {:.2f}% ({} examples)\n", 100 * final_eval.accuracy, test.size());
+    }
+  } catch (const std::exception& e) {  // tapeflow, filesystem and I/O errors: one line
+    if (ranks.size > 1) {
+      fmt::print(stderr, "mnist (rank {} of {}): {}\n", ranks.rank, ranks.size, e.what());
+#ifdef TAPEFLOW_EXAMPLE_MPI
+      mpi::abort(1);  // the other ranks must not wait for this one
+#endif
+    }
     fmt::print(stderr, "mnist: {}\n", e.what());
     return 1;
   }
