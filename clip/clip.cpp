@@ -10,6 +10,7 @@
 
 #include "tapeflow/autograd/detail/ops_util.hpp"
 #include "tapeflow/clip/detail/kernels.hpp"
+#include "tapeflow/core/detail/parallel.hpp"
 
 namespace tapeflow::clip {
 using namespace kernels;
@@ -22,7 +23,7 @@ constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 template <class T>
 double sum_squares(const T* p, std::size_t n) {
   double acc = 0;
-#pragma omp parallel for simd reduction(+ : acc) if (n > (1u << 16)) schedule(static)
+#pragma omp parallel for simd reduction(+ : acc) if (parallel : n > detail::kParallelMinElements) schedule(static)
   for (std::size_t i = 0; i < n; ++i) acc += static_cast<double>(p[i]) * static_cast<double>(p[i]);
   return acc;
 }
@@ -37,7 +38,7 @@ double sum_squares(const Tensor& t) {
 // only owner, else into a new tensor. One pass either way.
 template <class T>
 void scale_into(const T* src, T* dst, std::size_t n, T scale) {
-#pragma omp parallel for simd if (n > (1u << 16)) schedule(static)
+#pragma omp parallel for simd if (parallel : n > detail::kParallelMinElements) schedule(static)
   for (std::size_t i = 0; i < n; ++i) dst[i] = src[i] * scale;
 }
 

@@ -21,7 +21,7 @@ void Adadelta::rows(Variable& var, std::size_t at, const T* g, std::size_t n) {
   T* accum_update = slot(var, "accum_update").mutable_data<T>() + at;
   const T rho = static_cast<T>(rho_), one_minus_rho = static_cast<T>(1 - rho_);
   const T eps = static_cast<T>(epsilon_), lr = static_cast<T>(this->lr());
-#pragma omp parallel for simd if (n > detail::kParallelThreshold) schedule(static)
+#pragma omp parallel for simd if (parallel : n > detail::kParallelThreshold) schedule(static)
   for (std::size_t i = 0; i < n; ++i) {
     accum[i] = rho * accum[i] + one_minus_rho * g[i] * g[i];
     const T update = std::sqrt(accum_update[i] + eps) / std::sqrt(accum[i] + eps) * g[i];

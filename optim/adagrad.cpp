@@ -7,7 +7,7 @@ namespace tapeflow {
 namespace {
 template <class T>
 void adagrad_rows(T* w, T* acc, const T* g, std::size_t n, T lr) {
-#pragma omp parallel for simd if (n > detail::kParallelThreshold) schedule(static)
+#pragma omp parallel for simd if (parallel : n > detail::kParallelThreshold) schedule(static)
   for (std::size_t i = 0; i < n; ++i) {
     acc[i] += g[i] * g[i];
     w[i] -= lr * g[i] / std::sqrt(acc[i]);

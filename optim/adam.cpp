@@ -21,7 +21,7 @@ template <class T>
 void adam_rows(T* w, T* m, T* v, const T* g, std::size_t n, T lr_t, T b1, T b2, T eps) {
   const T one_b1 = T(1) - b1;
   const T one_b2 = T(1) - b2;
-#pragma omp parallel for simd if (n > detail::kParallelThreshold) schedule(static)
+#pragma omp parallel for simd if (parallel : n > detail::kParallelThreshold) schedule(static)
   for (std::size_t i = 0; i < n; ++i) {
     const T gi = g[i];
     const T mi = m[i] + (gi - m[i]) * one_b1;

@@ -7,7 +7,7 @@ namespace tapeflow {
 namespace {
 template <class T>
 void decay_rows(T* w, std::size_t n, T factor) {
-#pragma omp parallel for simd if (n > detail::kParallelThreshold) schedule(static)
+#pragma omp parallel for simd if (parallel : n > detail::kParallelThreshold) schedule(static)
   for (std::size_t i = 0; i < n; ++i) w[i] -= factor * w[i];
 }
 }  // namespace

@@ -28,13 +28,13 @@ namespace {
 template <class T>
 void momentum_rows(T* w, T* a, const T* g, std::size_t n, T lr, T mu, bool nesterov) {
   if (nesterov) {
-#pragma omp parallel for simd if (n > detail::kParallelThreshold) schedule(static)
+#pragma omp parallel for simd if (parallel : n > detail::kParallelThreshold) schedule(static)
     for (std::size_t i = 0; i < n; ++i) {
       a[i] = mu * a[i] + g[i];
       w[i] -= lr * g[i] + lr * mu * a[i];
     }
   } else {
-#pragma omp parallel for simd if (n > detail::kParallelThreshold) schedule(static)
+#pragma omp parallel for simd if (parallel : n > detail::kParallelThreshold) schedule(static)
     for (std::size_t i = 0; i < n; ++i) {
       a[i] = mu * a[i] + g[i];
       w[i] -= lr * a[i];

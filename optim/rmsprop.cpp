@@ -31,7 +31,7 @@ void RMSProp::rows(Variable& var, std::size_t at, const T* g, std::size_t n) {
   const T one_minus_decay = static_cast<T>(1 - decay_), mu = static_cast<T>(momentum_);
   const T lr = static_cast<T>(this->lr()), eps = static_cast<T>(epsilon_);
   if (mg) {
-#pragma omp parallel for simd if (n > detail::kParallelThreshold) schedule(static)
+#pragma omp parallel for simd if (parallel : n > detail::kParallelThreshold) schedule(static)
     for (std::size_t i = 0; i < n; ++i) {
       rms[i] += (g[i] * g[i] - rms[i]) * one_minus_decay;
       mg[i] += (g[i] - mg[i]) * one_minus_decay;
@@ -39,7 +39,7 @@ void RMSProp::rows(Variable& var, std::size_t at, const T* g, std::size_t n) {
       w[i] -= mom[i];
     }
   } else {
-#pragma omp parallel for simd if (n > detail::kParallelThreshold) schedule(static)
+#pragma omp parallel for simd if (parallel : n > detail::kParallelThreshold) schedule(static)
     for (std::size_t i = 0; i < n; ++i) {
       rms[i] += (g[i] * g[i] - rms[i]) * one_minus_decay;
       mom[i] = mu * mom[i] + lr * g[i] / std::sqrt(rms[i] + eps);

@@ -14,7 +14,7 @@ void SGD::apply_dense(const Tensor& grad, Variable& var) {
     const T* g = grad.data<T>();
     T* w = var.mutable_data<T>();
     const std::size_t n = grad.size();
-#pragma omp parallel for simd if (n > detail::kParallelThreshold) schedule(static)
+#pragma omp parallel for simd if (parallel : n > detail::kParallelThreshold) schedule(static)
     for (std::size_t i = 0; i < n; ++i) w[i] -= a * g[i];
   });
 }

@@ -5,12 +5,13 @@
 #include <limits>
 
 #include "tapeflow/autograd/variable.hpp"
+#include "tapeflow/core/detail/parallel.hpp"
 #include "tapeflow/core/detail/tensor_impl.hpp"
 
 namespace tapeflow::detail {
 
-/// Two threads pay off only past ~64K elements; below that the loop runs serially.
-constexpr std::size_t kParallelThreshold = 1u << 16;
+/// Updates of fewer elements run on one thread (core/detail/parallel.hpp).
+constexpr std::size_t kParallelThreshold = kParallelMinElements;
 
 /// Calls f(T{}) for the variable's float dtype.
 template <class F>
