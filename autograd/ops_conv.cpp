@@ -1,12 +1,19 @@
-// conv2d (im2col + BLAS), max/avg pooling, dropout and flatten, NHWC.
+// conv2d, max/avg pooling, dropout and flatten, NHWC. float32 convolution
+// and pooling run on oneDNN when the library has it (autograd/onednn.cpp);
+// float64, builds without oneDNN, and onednn::set_enabled(false) use the
+// portable kernels here (im2col + BLAS; a window walk for pooling).
 #include <cmath>
 #include <limits>
+#include <optional>
+#include <type_traits>
 
+#include "tapeflow/autograd/detail/onednn.hpp"
 #include "tapeflow/autograd/detail/ops_util.hpp"
 #include "tapeflow/core/detail/blas.hpp"
 
 namespace tapeflow {
 using detail::Array;
+namespace onednn = detail::onednn;
 
 namespace {
 struct Geometry {
@@ -51,6 +58,27 @@ Geometry geometry(const char* op, const Tensor& x, std::size_t kh, std::size_t k
   std::tie(g.oh, g.pad_top) = out_size(op, g.h, kh, sh, p);
   std::tie(g.ow, g.pad_left) = out_size(op, g.w, kw, sw, p);
   return g;
+}
+
+// oneDNN's description of the same geometry.
+onednn::Window to_window(const Geometry& g) {
+  // Bottom/right padding: what SAME adds after the top/left share; never
+  // negative (VALID may leave input rows unread).
+  const long pb = std::max<long>(
+      static_cast<long>((g.oh - 1) * g.sh + g.kh) - static_cast<long>(g.h) - g.pad_top, 0);
+  const long pr = std::max<long>(
+      static_cast<long>((g.ow - 1) * g.sw + g.kw) - static_cast<long>(g.w) - g.pad_left, 0);
+  return onednn::Window{g.n,  g.h,  g.w,  g.c,       g.kh,       g.kw, g.sh,
+                        g.sw, g.oh, g.ow, g.pad_top, g.pad_left, pb,   pr};
+}
+
+// The geometry for oneDNN, or nullopt when oneDNN is off or the type is not
+// float32 (oneDNN has no float64 convolution on CPUs).
+template <class T>
+std::optional<onednn::Window> onednn_window(const Geometry& g) {
+  if (!std::is_same_v<T, float> || !onednn::enabled()) return std::nullopt;
+  if (g.n == 0 || g.h == 0 || g.w == 0 || g.c == 0) return std::nullopt;
+  return to_window(g);
 }
 
 // The one walk over windows that im2col, col2im and pooling share: for output
@@ -126,8 +154,13 @@ Tensor conv2d(const Tensor& input, const Tensor& filters, const std::vector<int>
   const std::size_t o = fs[3];
   Tensor out = detail::dispatch_float(op, input.dtype(), [&](auto tag) {
     using T = decltype(tag);
-    const T* cols = im2col(g, input.data<T>());
     auto y = Array<T>::from_shape({g.n, g.oh, g.ow, o});
+    if (const auto win = onednn_window<T>(g)) {
+      if constexpr (std::is_same_v<T, float>)
+        onednn::conv_forward(*win, o, input.data<float>(), filters.data<float>(), y.data());
+      return detail::make_tensor(std::move(y));
+    }
+    const T* cols = im2col(g, input.data<T>());
     detail::gemm(false, false, g.n * g.oh * g.ow, o, g.kh * g.kw * g.c, cols, filters.data<T>(),
                  y.data());
     return detail::make_tensor(std::move(y));
@@ -137,6 +170,23 @@ Tensor conv2d(const Tensor& input, const Tensor& filters, const std::vector<int>
       using T = decltype(tag);
       const std::size_t rows = g.n * g.oh * g.ow, k = g.kh * g.kw * g.c;
       std::vector<Gradient> grads(2);
+      if (const auto win = onednn_window<T>(g)) {
+        if constexpr (std::is_same_v<T, float>) {
+          if (s.needed[1]) {
+            auto dw = Array<float>::from_shape(detail::xshape(s.in[1].shape()));
+            onednn::conv_backward_weights(*win, o, s.in[0].data<float>(), s.grad.data<float>(),
+                                          dw.data());
+            grads[1] = detail::make_tensor(std::move(dw));
+          }
+          if (s.needed[0]) {
+            auto dx = Array<float>::from_shape(detail::xshape(s.in[0].shape()));
+            onednn::conv_backward_data(*win, o, s.in[1].data<float>(), s.grad.data<float>(),
+                                       dx.data());
+            grads[0] = detail::make_tensor(std::move(dx));
+          }
+        }
+        return grads;
+      }
       if (s.needed[1]) {
         const T* cols = im2col(g, s.in[0].data<T>());
         auto dw = Array<T>::from_shape(detail::xshape(s.in[1].shape()));
@@ -187,10 +237,18 @@ Tensor pool(const char* op, const Tensor& x, const std::vector<int>& ksize,
             const std::vector<int>& strides, Padding padding, bool is_max) {
   const auto [kh, kw] = pair_of(op, "ksize", ksize);
   const Geometry g = geometry(op, x, kh, kw, strides, padding);
+  std::shared_ptr<void> workspace;  // oneDNN's record of where each maximum was
+  bool on_onednn = false;
   Tensor out = detail::dispatch_float(op, x.dtype(), [&](auto tag) {
     using T = decltype(tag);
     const T* in = x.data<T>();
     auto y = Array<T>::from_shape({g.n, g.oh, g.ow, g.c});
+    if (const auto win = onednn_window<T>(g)) {
+      if constexpr (std::is_same_v<T, float>)
+        workspace = onednn::pool_forward(*win, is_max, in, y.data());
+      on_onednn = true;
+      return detail::make_tensor(std::move(y));
+    }
     for_each_window(g, [&](std::size_t o, const std::vector<std::size_t>& offs) {
       for (std::size_t c = 0; c < g.c; ++c) {
         T acc = is_max ? -std::numeric_limits<T>::infinity() : T(0);
@@ -200,12 +258,17 @@ Tensor pool(const char* op, const Tensor& x, const std::vector<int>& ksize,
     });
     return detail::make_tensor(std::move(y));
   });
-  return detail::record(op, std::move(out), {x}, [g, is_max](const BackwardArgs& s) {
+  auto rule = [g, is_max, on_onednn, workspace](const BackwardArgs& s) {
     return std::vector<Gradient>{detail::dispatch_float("pool", s.grad.dtype(), [&](auto tag) {
       using T = decltype(tag);
       const T* in = s.in[0].data<T>();
       const T* gy = s.grad.data<T>();
       auto dx = Array<T>::from_shape(detail::xshape(s.in[0].shape()));
+      if (on_onednn) {
+        if constexpr (std::is_same_v<T, float>)
+          onednn::pool_backward(to_window(g), is_max, workspace, gy, dx.data());
+        return detail::make_tensor(std::move(dx));
+      }
       dx.fill(T(0));
       for_each_window(g, [&](std::size_t o, const std::vector<std::size_t>& offs) {
         for (std::size_t c = 0; c < g.c; ++c) {
@@ -223,7 +286,8 @@ Tensor pool(const char* op, const Tensor& x, const std::vector<int>& ksize,
       });
       return detail::make_tensor(std::move(dx));
     })};
-  });
+  };
+  return detail::record(op, std::move(out), {x}, std::move(rule));
 }
 }  // namespace
 

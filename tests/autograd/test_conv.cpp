@@ -1,6 +1,7 @@
 // conv2d, pooling, dropout and flatten: values by hand, TF's padding
 // arithmetic, and float64 finite-difference gradients.
 #include "helpers.hpp"
+#include "tapeflow/autograd/detail/onednn.hpp"
 
 using namespace tapeflow;
 using tf_test::check_grad;
@@ -150,4 +151,93 @@ TEST_CASE("conv2d and matmul compute only the gradients the tape wants",
   CHECK(g[2].is_none());
   CHECK(g[1].dense().to_vector() == both_f);
   CHECK(g[3].dense().to_vector() == both_w);
+}
+
+namespace {
+// Largest |a - b| relative to the largest |b| (1 when b is all zeros).
+double rel_diff(const Tensor& a, const Tensor& b) {
+  const auto va = a.to_vector(), vb = b.to_vector();
+  REQUIRE(va.size() == vb.size());
+  double diff = 0, scale = 0;
+  for (std::size_t i = 0; i < va.size(); ++i) {
+    diff = std::max(diff, std::abs(va[i] - vb[i]));
+    scale = std::max(scale, std::abs(vb[i]));
+  }
+  return diff / std::max(scale, 1.0);
+}
+
+// Output, d(input) and d(filters) of loss = sum(f(x, w) * r), on the backend
+// selected by `onednn`.
+std::vector<Tensor> run_backend(bool onednn, const std::function<Tensor(Tensor, Tensor)>& f,
+                                const Tensor& x0, const Tensor& w0, const Tensor& r) {
+  const bool before = detail::onednn::set_enabled(onednn);
+  Variable x(x0, "x"), w(w0, "w");
+  GradientTape tape;
+  const Tensor y = f(x.value(), w.value());
+  const Tensor loss = reduce_sum(y * r);
+  auto g = tape.gradient(loss, std::vector<Variable>{x, w});
+  detail::onednn::set_enabled(before);
+  std::vector<Tensor> out{y, g[0].to_dense()};
+  if (!g[1].is_none()) out.push_back(g[1].to_dense());
+  return out;
+}
+}  // namespace
+
+TEST_CASE("oneDNN and the portable kernels agree on convolution and pooling (float32)",
+          "[autograd][conv2d][pool][onednn]") {
+  // The build says whether it has oneDNN; the library must then use it.
+  CHECK(detail::onednn::enabled() == bool(TAPEFLOW_EXPECT_ONEDNN));
+  if (!detail::onednn::enabled()) {
+    WARN("built without oneDNN: only the portable kernels exist");
+    return;
+  }
+  Rng rng(11);
+  struct Conv {
+    std::size_t n, h, w, c, k, o;
+    int stride;
+    Padding padding;
+  };
+  for (const Conv& t :
+       {Conv{2, 28, 28, 1, 5, 16, 1, Padding::same}, Conv{2, 14, 14, 16, 5, 32, 1, Padding::same},
+        Conv{3, 7, 9, 3, 3, 4, 2, Padding::same}, Conv{2, 8, 7, 2, 3, 5, 2, Padding::valid},
+        Conv{1, 5, 5, 4, 2, 3, 3, Padding::valid}}) {
+    CAPTURE(t.n, t.h, t.w, t.c, t.k, t.o, t.stride, int(t.padding));
+    const Tensor x = random_uniform({t.n, t.h, t.w, t.c}, -1, 1, DType::float32, rng);
+    const Tensor w = random_uniform({t.k, t.k, t.c, t.o}, -1, 1, DType::float32, rng);
+    auto f = [&](Tensor a, Tensor b) { return conv2d(a, b, {t.stride, t.stride}, t.padding); };
+    const Tensor probe = f(x, w);
+    const Tensor r = random_uniform(probe.shape(), -1, 1, DType::float32, rng);
+    const auto fast = run_backend(true, f, x, w, r);
+    const auto plain = run_backend(false, f, x, w, r);
+    REQUIRE(fast[0].shape() == plain[0].shape());
+    CHECK(rel_diff(fast[0], plain[0]) < 1e-5);  // output
+    CHECK(rel_diff(fast[1], plain[1]) < 1e-5);  // d input
+    CHECK(rel_diff(fast[2], plain[2]) < 1e-5);  // d filters
+  }
+  struct Pool {
+    std::size_t n, h, w, c;
+    int k, stride;
+    Padding padding;
+  };
+  for (const Pool& t :
+       {Pool{2, 28, 28, 16, 2, 2, Padding::same}, Pool{2, 7, 7, 3, 3, 2, Padding::same},
+        Pool{1, 6, 5, 2, 2, 1, Padding::valid}, Pool{2, 5, 5, 3, 3, 3, Padding::valid}}) {
+    CAPTURE(t.n, t.h, t.w, t.c, t.k, t.stride, int(t.padding));
+    // relu of shifted noise: many windows hold only zeros, so ties decide
+    // where the max-pool gradient goes (the first maximum, on both paths).
+    const Tensor x = relu(random_uniform({t.n, t.h, t.w, t.c}, -1, 1, DType::float32, rng) - 0.6f);
+    const Tensor unused = zeros({1}, DType::float32);
+    for (bool is_max : {true, false}) {
+      auto f = [&](Tensor a, Tensor) {
+        return is_max ? max_pool2d(a, {t.k, t.k}, {t.stride, t.stride}, t.padding)
+                      : avg_pool2d(a, {t.k, t.k}, {t.stride, t.stride}, t.padding);
+      };
+      const Tensor probe = f(x, unused);
+      const Tensor r = random_uniform(probe.shape(), -1, 1, DType::float32, rng);
+      const auto fast = run_backend(true, f, x, unused, r);
+      const auto plain = run_backend(false, f, x, unused, r);
+      CHECK(rel_diff(fast[0], plain[0]) < 1e-6);
+      CHECK(rel_diff(fast[1], plain[1]) < 1e-6);
+    }
+  }
 }
