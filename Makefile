@@ -8,6 +8,8 @@
 #   make NATIVE=1 ...    build the library for this CPU only (faster; not portable)
 #   make WERROR=1 ...    warnings are errors (CI)
 #   make sanitize / tsan / fuzz   the suite under ASan+UBSan / two threads under TSan / libFuzzer
+#   make test-portable   the unit tests built without oneDNN (im2col + BLAS convolutions)
+#   make compare         tapeflow beside LibTorch and PyTorch, one run
 BUILD ?= build
 JOBS ?= $(shell nproc)
 NATIVE ?= 0
@@ -18,7 +20,7 @@ CMAKE_FLAGS ?= -DCMAKE_BUILD_TYPE=Release -DTAPEFLOW_NATIVE=$(call onoff,$(NATIV
                -DTAPEFLOW_WERROR=$(call onoff,$(WERROR))
 PYTHON := /usr/bin/python3
 
-.PHONY: all deps configure build test bench bench-distributed mnist mnist-mpi data plot install \
+.PHONY: all deps configure build test test-portable bench compare bench-distributed mnist mnist-mpi data plot install \
         format format-check sanitize tsan fuzz tidy clean
 
 all: build
@@ -38,6 +40,15 @@ test:
 	cmake -S . -B $(BUILD) $(CMAKE_FLAGS)
 	cmake --build $(BUILD) -j $(JOBS)
 	ctest --test-dir $(BUILD) --output-on-failure -j $(JOBS)
+
+# The unit tests on the portable kernels only (a build without oneDNN), as a
+# user without libdnnl-dev gets them.
+test-portable:
+	scripts/install-deps.sh test
+	scripts/fetch-data.sh mnist
+	cmake -S . -B $(BUILD)-portable $(CMAKE_FLAGS) -DTAPEFLOW_ONEDNN=OFF -DTAPEFLOW_BUILD_EXAMPLES=OFF
+	cmake --build $(BUILD)-portable -j $(JOBS) --target tapeflow_tests
+	$(BUILD)-portable/tests/tapeflow_tests --warn NoTests
 
 # The whole suite under AddressSanitizer and UndefinedBehaviorSanitizer, in its
 # own build tree (the package test is left out: it installs and builds a
@@ -85,6 +96,14 @@ bench:
 	cmake -S . -B $(BUILD) $(CMAKE_FLAGS) -DTAPEFLOW_BUILD_BENCH=ON
 	cmake --build $(BUILD) -j $(JOBS)
 	bench/run.sh $(BUILD)
+
+# tapeflow beside LibTorch and PyTorch: whole training steps at 1 and 2
+# threads, interleaved in one run, then the micro-benchmarks (a few minutes).
+compare:
+	scripts/install-deps.sh bench
+	cmake -S . -B $(BUILD) $(CMAKE_FLAGS) -DTAPEFLOW_BUILD_BENCH=ON
+	cmake --build $(BUILD) -j $(JOBS) --target step_bench libtorch_step tapeflow_bench libtorch_bench
+	bench/compare.sh $(BUILD)
 
 # Allreduce bandwidth, and steps/s of the MNIST models on 1 and 2 processes.
 bench-distributed:
