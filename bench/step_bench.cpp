@@ -6,6 +6,7 @@
 //        dense(1568->128)-relu-dense(10), batch 64
 // Prints one line per workload: median steps/s over the repetitions, with the
 // range. Usage: step_bench [reps=7] [seconds per rep=1.0] [threads=1] [name prefix]
+//                          [backend=onednn|portable]
 #include <sys/resource.h>
 
 #include <algorithm>
@@ -15,6 +16,8 @@
 #include <string>
 #include <tapeflow/tapeflow.hpp>
 #include <vector>
+
+#include "tapeflow/autograd/detail/onednn.hpp"
 
 using namespace tapeflow;
 
@@ -63,8 +66,13 @@ void run(const char* name, nn::Sequential& model, std::size_t batch, int reps, d
   std::vector<double> r;
   for (int i = 0; i < reps; ++i) r.push_back(steps_per_second(model, x, y, seconds));
   std::sort(r.begin(), r.end());
-  std::printf("%-10s %9.1f steps/s  (min %.1f, max %.1f, %d reps)  %.1f page faults/step\n", name,
-              r[r.size() / 2], r.front(), r.back(), reps, faults_per_step);
+  rusage u{};
+  getrusage(RUSAGE_SELF, &u);
+  std::printf(
+      "%-10s %9.1f steps/s  (min %.1f, max %.1f, %d reps)  peak RSS %ld MB  %.1f page "
+      "faults/step\n",
+      name, r[r.size() / 2], r.front(), r.back(), reps, u.ru_maxrss / 1024, faults_per_step);
+  std::fflush(stdout);
 }
 
 }  // namespace
@@ -73,9 +81,11 @@ int main(int argc, char** argv) {
   const int reps = argc > 1 ? std::atoi(argv[1]) : 7;
   const double seconds = argc > 2 ? std::atof(argv[2]) : 1.0;
   const int threads = argc > 3 ? std::atoi(argv[3]) : 1;
-  only = argc > 4 ? argv[4] : nullptr;
+  only = argc > 4 && argv[4][0] ? argv[4] : nullptr;
+  if (argc > 5 && std::string(argv[5]) == "portable") detail::onednn::set_enabled(false);
   set_num_threads(threads);
-  std::printf("threads=%d\n", threads);
+  std::printf("threads=%d conv/pool on %s\n", threads,
+              detail::onednn::enabled() ? "oneDNN" : "im2col+BLAS");
 
   nn::Sequential mlp(1);
   mlp.add<nn::Flatten>();
@@ -96,4 +106,18 @@ int main(int argc, char** argv) {
   cnn.add<nn::Dense>(10);
   cnn.build({28, 28, 1});
   run("CNN/64", cnn, 64, reps, seconds);
+
+  // The make-mnist CNN: 32/64 channels, dense 256, dropout.
+  nn::Sequential mnist(1);
+  mnist.add<nn::Conv2D>(32, 5, nn::Activation::relu);
+  mnist.add<nn::MaxPool2D>(2);
+  mnist.add<nn::Conv2D>(64, 5, nn::Activation::relu);
+  mnist.add<nn::MaxPool2D>(2);
+  mnist.add<nn::Flatten>();
+  mnist.add<nn::Dropout>(0.25);
+  mnist.add<nn::Dense>(256, nn::Activation::relu);
+  mnist.add<nn::Dropout>(0.5);
+  mnist.add<nn::Dense>(10);
+  mnist.build({28, 28, 1});
+  run("MNIST-CNN/64", mnist, 64, reps, seconds);
 }
