@@ -386,6 +386,33 @@ TEST_CASE("clip_by_global_norm: the function and the stage give bit-identical li
   CHECK(fn_norm.item() == static_cast<float>(norm));  // the returned norm is float32
 }
 
+TEST_CASE("clip_by_global_norm on tensors large enough for streaming stores: same values",
+          "[clip][clip_by_global_norm]") {
+  // From 4 MB the function writes its new tensors with streaming stores, in
+  // chunks per thread with a scalar head and tail; every element must still
+  // be x * float(c / norm). Odd lengths leave a tail, and on two threads the
+  // second chunk of 2^21 + 7 starts at an element that is not 16-byte aligned.
+  Rng rng(3);
+  for (std::size_t n : {std::size_t{1} << 20, (std::size_t{1} << 21) + 7}) {
+    const Tensor big = random_normal({n}, 0, 1, DType::float32, rng);
+    const Tensor odd = slice(big, {1}, {static_cast<long>(n) - 1});
+    for (const Tensor& t : {big, odd}) {
+      double sum = 0;
+      const auto v = t.to_vector();
+      for (double x : v) sum += x * x;
+      const float scale = static_cast<float>(1.0 / std::sqrt(sum));
+      auto [out, norm] = clip_by_global_norm(std::vector<Gradient>{t}, 1.0);
+      const auto got = out[0].dense().to_vector();
+      REQUIRE(got.size() == v.size());
+      std::size_t wrong = 0;
+      for (std::size_t i = 0; i < v.size(); ++i)
+        wrong += got[i] != static_cast<double>(static_cast<float>(v[i]) * scale);
+      CHECK(wrong == 0);
+      CHECK(t.to_vector() == v);  // the input is untouched
+    }
+  }
+}
+
 TEST_CASE("clip functions take a Gradient of either kind and return none for none",
           "[clip][gradient]") {
   // TF's `if g is not None: g = clip_by_norm(g, 5)` is one line here.
