@@ -16,8 +16,8 @@ root=""
 [ "$(id -u)" = 0 ] && root=--allow-run-as-root
 echo "# $(date -u '+%Y-%m-%d %H:%M UTC'), $cores cores: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(mpirun --version | head -1)"
 echo "# load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
-mpirun -np 1 $root "$bin" "$seconds" 3 steps 1
-mpirun -np 1 $root "$bin" "$seconds" 3 steps 2
+mpirun -np 1 --bind-to none $root "$bin" "$seconds" 3 steps 1
+mpirun -np 1 --bind-to none $root "$bin" "$seconds" 3 steps 2  # mpirun binds one process to one core otherwise
 echo "# 2 processes, OpenMPI's default choice of non-blocking allreduce algorithm"
 mpirun -np 2 --oversubscribe $root "$bin" "$seconds" 3 all 1
 echo "# 2 processes, --mca coll_libnbc_iallreduce_algorithm 1 (ring)"

@@ -36,7 +36,7 @@ def step(compute, buckets, window, n, bandwidth, latency, overlap):
 
 
 def main():
-    cnn_step = float(sys.argv[1]) if len(sys.argv) > 1 else 0.0885
+    cnn_step = float(sys.argv[1]) if len(sys.argv) > 1 else 0.055
     cnn_params = (5 * 5 * 1 * 32 + 32) + (5 * 5 * 32 * 64 + 64) + (3136 * 256 + 256) + (256 * 10 + 10)
     models = {
         # name: (compute seconds per step, bucket sizes in bytes (first reduced first),
