@@ -56,6 +56,9 @@ for w in work:
         ref = max(lt, best) if t == "2" else lt
         print(f"{w:<14}{t:>4}{tf:>10.1f}{lt:>10.1f}{best:>9.1f}{py:>9.1f}{tf / lt:>7.2f}x"
               f"{(tf / ref if t == '2' else float('nan')):>7.2f}x{tf / py:>6.2f}x")
+roof = med("tapeflow", "1", "W2 sgemm roof")
+print(f"W2 step at 1 thread: {100 * med('tapeflow', '1', 'W2 mlp/256') / roof:.0f}% of its sgemm roof "
+      f"({roof:.1f} steps/s if only the step's matrix products took time)")
 print("2 threads / 1 thread, tapeflow: " + ", ".join(
     f"{w} {med('tapeflow', '2', w) / med('tapeflow', '1', w):.2f}x" for w in work))
 print("peak RSS (MB), tapeflow / LibTorch / PyTorch: " + ", ".join(

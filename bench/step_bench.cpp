@@ -7,6 +7,7 @@
 // Prints one line per workload: median steps/s over the repetitions, with the
 // range. Usage: step_bench [reps=7] [seconds per rep=1.0] [threads=1] [name prefix]
 //                          [backend=onednn|portable]
+#include <cblas.h>
 #include <sys/resource.h>
 
 #include <algorithm>
@@ -75,6 +76,52 @@ void run(const char* name, nn::Sequential& model, std::size_t batch, int reps, d
   std::fflush(stdout);
 }
 
+// The sgemm roof of the W2 step: the products that step makes (forward
+// x·W for the three layers; backward dW for all three and dX for the upper
+// two), straight on OpenBLAS with the same shapes, back to back. Its
+// steps/s is what the step would reach if only its matrix products took time.
+void sgemm_roof(int reps, double seconds) {
+  if (only && std::string("W2 sgemm roof").rfind(only, 0) != 0) return;
+  const int b = 256;
+  const int dims[4] = {784, 256, 256, 10};
+  std::vector<std::vector<float>> act(4), w(3), dact(4), dw(3);
+  for (int l = 0; l < 4; ++l) act[l].assign(std::size_t(b) * dims[l], 0.5f), dact[l] = act[l];
+  for (int l = 0; l < 3; ++l) w[l].assign(std::size_t(dims[l]) * dims[l + 1], 0.01f), dw[l] = w[l];
+  auto step = [&] {
+    for (int l = 0; l < 3; ++l)  // forward: act[l+1] = act[l] · w[l]
+      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, b, dims[l + 1], dims[l], 1.f,
+                  act[l].data(), dims[l], w[l].data(), dims[l + 1], 0.f, act[l + 1].data(),
+                  dims[l + 1]);
+    for (int l = 2; l >= 0; --l) {  // backward: dw = actᵀ · dact, dact[l] = dact[l+1] · wᵀ
+      cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, dims[l], dims[l + 1], b, 1.f,
+                  act[l].data(), dims[l], dact[l + 1].data(), dims[l + 1], 0.f, dw[l].data(),
+                  dims[l + 1]);
+      if (l > 0)
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, b, dims[l], dims[l + 1], 1.f,
+                    dact[l + 1].data(), dims[l + 1], w[l].data(), dims[l + 1], 0.f, dact[l].data(),
+                    dims[l]);
+    }
+  };
+  std::vector<double> r;
+  for (int i = 0; i < reps; ++i) {
+    for (int k = 0; k < 3; ++k) step();
+    const auto start = std::chrono::steady_clock::now();
+    int steps = 0;
+    double elapsed = 0;
+    do {
+      step();
+      ++steps;
+      elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    } while (elapsed < seconds);
+    r.push_back(steps / elapsed);
+  }
+  std::sort(r.begin(), r.end());
+  rusage u{};
+  getrusage(RUSAGE_SELF, &u);
+  std::printf("%-10s %9.1f steps/s  (min %.1f, max %.1f, %d reps)  peak RSS %ld MB\n",
+              "W2 sgemm roof", r[r.size() / 2], r.front(), r.back(), reps, u.ru_maxrss / 1024);
+  std::fflush(stdout);
+}
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -95,6 +142,9 @@ int main(int argc, char** argv) {
   mlp.build({28, 28, 1});
   run("W1 mlp/32", mlp, 32, reps, seconds);
   run("W2 mlp/256", mlp, 256, reps, seconds);
+  // At one thread only: after set_num_threads OpenBLAS runs single-threaded,
+  // and a one-thread roof is what the one-thread step is held against.
+  if (threads == 1) sgemm_roof(reps, seconds);
 
   nn::Sequential cnn(1);
   cnn.add<nn::Conv2D>(16, 5, nn::Activation::relu);

@@ -2,6 +2,8 @@
 // same workloads in LibTorch and PyTorch and prints the ratios.
 #include <benchmark/benchmark.h>
 
+#include <algorithm>
+#include <cmath>
 #include <cstring>
 #include <tapeflow/core/format.hpp>
 #include <tapeflow/tapeflow.hpp>
@@ -105,6 +107,36 @@ static void BM_ClipByGlobalNorm(benchmark::State& state) {
                                               benchmark::Counter::kIsIterationInvariantRate);
 }
 BENCHMARK(BM_ClipByGlobalNorm)->Unit(benchmark::kMillisecond)->UseRealTime();
+
+// The floor for the stage: the same two passes as plain C loops (a double
+// sum of squares over the ten tensors, then each scaled in place), threaded
+// like the library's kernels.
+static void BM_ClipTwoPassLoop(benchmark::State& state) {
+  std::vector<std::vector<float>> grads(10, std::vector<float>(kTotal / 10, 1.f));
+  for (auto _ : state) {
+    double sum = 0;
+    for (auto& g : grads) {
+      const float* p = g.data();
+      const std::size_t n = g.size();
+#pragma omp parallel for simd reduction(+ : sum) schedule(static)
+      for (std::size_t i = 0; i < n; ++i) sum += static_cast<double>(p[i]) * p[i];
+    }
+    const float scale = static_cast<float>(1.0 / std::max(std::sqrt(sum), 1.0));
+    for (auto& g : grads) {
+      float* p = g.data();
+      const std::size_t n = g.size();
+#pragma omp parallel for simd schedule(static)
+      for (std::size_t i = 0; i < n; ++i) p[i] *= scale;
+    }
+    benchmark::DoNotOptimize(grads[0].data());
+    state.PauseTiming();  // refill, as BM_ClipByGlobalNorm does
+    for (auto& g : grads) std::fill(g.begin(), g.end(), 1.f);
+    state.ResumeTiming();
+  }
+  state.counters["GB/s"] = benchmark::Counter(3.0 * kTotal * sizeof(float) / 1e9,
+                                              benchmark::Counter::kIsIterationInvariantRate);
+}
+BENCHMARK(BM_ClipTwoPassLoop)->Unit(benchmark::kMillisecond)->UseRealTime();
 
 // TF's functional clip_by_global_norm: the caller keeps its list, so the
 // result is written to new tensors.
