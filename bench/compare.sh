@@ -38,7 +38,7 @@ rss = {}
 for path in glob.glob(f"{out}/*.*.*"):
     peer, threads, _ = os.path.basename(path).split(".")
     for line in open(path):
-        m = re.match(r"(\S+ \S+|\S+)\s+([\d.]+) steps/s.*peak RSS (\d+) MB", line)
+        m = re.match(r"(.+?)\s+([\d.]+) steps/s.*peak RSS (\d+) MB", line)
         if m:
             fig.setdefault((peer, threads), {}).setdefault(m[1], []).append(float(m[2]))
             rss[(peer, m[1])] = max(rss.get((peer, m[1]), 0), int(m[3]))
