@@ -65,6 +65,25 @@ print("peak RSS (MB), tapeflow / LibTorch / PyTorch: " + ", ".join(
     f"{w} {rss.get(('tapeflow', w), 0)}/{rss.get(('libtorch', w), 0)}/{rss.get(('pytorch', w), 0)}" for w in work))
 PY
 echo
+# Compile time of the same small training script (bench/compile/) against
+# each C++ package: one translation unit, -O2, median of 3 (ccache bypassed).
+compile_seconds() {  # source, flags...
+  /usr/bin/python3 - "$out/compile.o" "$@" <<'PY'
+import subprocess, sys, time
+out, src, *flags = sys.argv[1:]
+times = []
+for _ in range(3):
+    t0 = time.perf_counter()
+    subprocess.run(["g++", "-std=c++17", "-O2", "-c", src, "-o", out, *flags], check=True)
+    times.append(time.perf_counter() - t0)
+print(f"{sorted(times)[1]:.2f}")
+PY
+}
+tf_s=$(compile_seconds bench/compile/train_tapeflow.cpp -I"$build/include" -DFMT_SHARED)
+lt_s=$(compile_seconds bench/compile/train_libtorch.cpp -I/usr/include/torch/csrc/api/include \
+  -Wno-deprecated-declarations)
+/usr/bin/python3 -c "import sys; t, l = map(float, sys.argv[1:]); print(f'compile time of a training script (bench/compile/, g++ -O2 -c, median of 3): tapeflow {t:.1f} s, LibTorch {l:.1f} s ({l / t:.1f}x)')" "$tf_s" "$lt_s"
+echo
 echo "# micro-benchmarks (bench/run.sh), 1 and 2 threads"
 THREADS=1 bench/run.sh "$build"
 THREADS=2 bench/run.sh "$build"
