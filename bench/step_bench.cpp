@@ -32,16 +32,11 @@ long minor_faults() {
 
 double faults_per_step = 0;  // of the last measurement: the allocator's cost shows here
 
-double steps_per_second(nn::Sequential& model, const Tensor& x, const Tensor& y, double seconds) {
-  Adam opt(AdamOptions{1e-3});
-  opt.set_clipping(clip::by_global_norm(5.0));
-  const auto vars = model.trainable_variables();
-  auto step = [&] {
-    opt.minimize(
-        [&] { return reduce_mean(sparse_softmax_cross_entropy_with_logits(y, model(x, true))); },
-        nullptr, vars);
-  };
-  for (int i = 0; i < 3; ++i) step();  // warm-up: slots, caches
+// Calls of `step` per second over at least `seconds`, after 3 warm-up calls
+// (slots, caches); records the page faults per call in faults_per_step.
+template <class F>
+double rate(F&& step, double seconds) {
+  for (int i = 0; i < 3; ++i) step();
   const auto start = std::chrono::steady_clock::now();
   const long faults0 = minor_faults();
   int steps = 0;
@@ -53,6 +48,18 @@ double steps_per_second(nn::Sequential& model, const Tensor& x, const Tensor& y,
   } while (elapsed < seconds);
   faults_per_step = static_cast<double>(minor_faults() - faults0) / steps;
   return steps / elapsed;
+}
+
+double steps_per_second(nn::Sequential& model, const Tensor& x, const Tensor& y, double seconds) {
+  Adam opt(AdamOptions{1e-3});
+  opt.set_clipping(clip::by_global_norm(5.0));
+  const auto vars = model.trainable_variables();
+  auto step = [&] {
+    opt.minimize(
+        [&] { return reduce_mean(sparse_softmax_cross_entropy_with_logits(y, model(x, true))); },
+        nullptr, vars);
+  };
+  return rate(step, seconds);
 }
 
 const char* only = nullptr;  // run only the workloads whose name starts with this
@@ -103,18 +110,7 @@ void sgemm_roof(int reps, double seconds) {
     }
   };
   std::vector<double> r;
-  for (int i = 0; i < reps; ++i) {
-    for (int k = 0; k < 3; ++k) step();
-    const auto start = std::chrono::steady_clock::now();
-    int steps = 0;
-    double elapsed = 0;
-    do {
-      step();
-      ++steps;
-      elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-    } while (elapsed < seconds);
-    r.push_back(steps / elapsed);
-  }
+  for (int i = 0; i < reps; ++i) r.push_back(rate(step, seconds));
   std::sort(r.begin(), r.end());
   rusage u{};
   getrusage(RUSAGE_SELF, &u);
