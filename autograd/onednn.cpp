@@ -133,9 +133,21 @@ struct Conv {
   }
 };
 
+// Primitives hold JIT code and buffers: a program that feeds ever new
+// shapes (varying batch sizes) must not grow the cache without end, so past
+// kMaxCached geometries it starts afresh. A training loop uses a handful.
+constexpr std::size_t kMaxCached = 64;
+
+template <class Map>
+void bound(Map& cache, const Key& key) {
+  if (cache.size() >= kMaxCached && cache.find(key) == cache.end()) cache.clear();
+}
+
 Conv& conv_for(const Window& g, std::size_t o) {
   thread_local std::map<Key, std::unique_ptr<Conv>> cache;
-  auto& slot = cache[key_of(g, o, 0)];
+  const Key key = key_of(g, o, 0);
+  bound(cache, key);
+  auto& slot = cache[key];
   if (!slot) slot = std::make_unique<Conv>(g, o);
   return *slot;
 }
@@ -187,7 +199,9 @@ struct Pool {
 
 Pool& pool_for(const Window& g, bool is_max) {
   thread_local std::map<Key, std::unique_ptr<Pool>> cache;
-  auto& slot = cache[key_of(g, 0, is_max ? 1 : 2)];
+  const Key key = key_of(g, 0, is_max ? 1 : 2);
+  bound(cache, key);
+  auto& slot = cache[key];
   if (!slot) slot = std::make_unique<Pool>(g, is_max);
   return *slot;
 }

@@ -166,7 +166,7 @@ Batches::Batches(const Dataset& data, std::size_t batch_size, std::uint64_t seed
         fmt::format("Batches: shard must be {{index, count}} with index < count, got {{{}, {}}}",
                     shard.index, shard.count));
   }
-  if (data.size() < shard.count) {
+  if (shard.count > 1 && data.size() < shard.count) {
     throw InvalidArgumentError(fmt::format("Batches: {} examples cannot be split into {} shards",
                                            data.size(), shard.count));
   }

@@ -85,7 +85,8 @@ class Batches {
   };
 
   /// @throws InvalidArgumentError for batch_size 0, a shard with index >=
-  /// count, or fewer examples than shards.
+  /// count, or fewer examples than shards (an empty dataset without shards
+  /// is fine: it has no batches).
   Batches(const Dataset& data, std::size_t batch_size, std::uint64_t seed, bool shuffle = true,
           bool drop_last = false, Shard shard = {});
   /// Batches per epoch.

@@ -205,4 +205,8 @@ TEST_CASE("Batches: shards are disjoint, equal in size, and together make the fu
   CHECK_THROWS_WITH(Batches(ds, 2, 7, true, false, Shard{0, 0}), Catch::Contains("{0, 0}"));
   CHECK_THROWS_WITH(Batches(ds, 2, 7, true, false, Shard{0, 24}),
                     Catch::Contains("23 examples") && Catch::Contains("24 shards"));
+  // Unsharded, an empty dataset simply has no batches (as before shards existed).
+  const Dataset empty{Tensor::from_vector(std::vector<float>{}, {0, 1, 1, 1}),
+                      Tensor::from_vector(std::vector<std::int64_t>{}, {0})};
+  CHECK(Batches(empty, 4, 7).size() == 0);
 }
